@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# Set-up shared by scripts/demo.sh, scripts/test.sh and bench/: install what is missing
+# (skipping what is present), build and install the extension, and run throwaway clusters.
+# Everything here must work as root on a fresh Debian 12 machine with only the package
+# registries reachable.
+
+set -euo pipefail
+
+PULSE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PGRX_VERSION="0.18.1"
+PG_MAJOR="15"
+PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+export USER="${USER:-$(id -un)}"
+export PATH="${HOME}/.cargo/bin:${PATH}"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+# Debian packages the build and the tests need.
+ensure_debian_packages() {
+    local wanted=(postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} libclang-dev sudo "$@")
+    local missing=()
+    for pkg in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        say "Installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # Debian's postgresql package starts a cluster of its own on 5432; pulse never uses it.
+}
+
+ensure_cargo_pgrx() {
+    if [[ "$(cargo pgrx --version 2>/dev/null || true)" != "cargo-pgrx ${PGRX_VERSION}" ]]; then
+        say "Installing cargo-pgrx ${PGRX_VERSION} (about 4 minutes)"
+        cargo install --locked "cargo-pgrx@${PGRX_VERSION}"
+    fi
+    if ! grep -q "^pg${PG_MAJOR} *=" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
+        say "Pointing pgrx at the system PostgreSQL ${PG_MAJOR}"
+        cargo pgrx init --pg${PG_MAJOR} "${PG_CONFIG}"
+    fi
+}
+
+# Build the extension and install it into the system PostgreSQL (root writes its libdir).
+# $1: "release" or "debug".
+install_extension() {
+    local profile_flag=()
+    [[ "${1:-debug}" == "release" ]] && profile_flag=(--release)
+    say "Building and installing pulse (${1:-debug})"
+    (cd "$PULSE_ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" "${profile_flag[@]}" 2>&1 | grep -vE '^\s*(Compiling|Checking)' || true)
+    test -f "/usr/share/postgresql/${PG_MAJOR}/extension/pulse.control"
+}
+
+# A Python virtual environment for the integration tests and examples.
+# $1: requirements file.
+ensure_venv() {
+    local venv="$PULSE_ROOT/.venv" req="$1"
+    if [[ ! -x "$venv/bin/python" ]]; then
+        say "Creating Python virtual environment in .venv"
+        python3 -m venv "$venv" 2>/dev/null || { ensure_debian_packages python3-venv; rm -rf "$venv"; python3 -m venv "$venv"; }
+    fi
+    local stamp="$venv/.req-$(sha256sum "$req" | cut -c1-16)"
+    if [[ ! -f "$stamp" ]]; then
+        say "Installing Python packages from ${req#"$PULSE_ROOT"/}"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+        touch "$stamp"
+    fi
+}
+
+# Start a throwaway cluster owned by the unprivileged OS user postgres.
+# $1: data directory (created, must not exist or be a previous throwaway cluster), $2: port.
+start_cluster() {
+    local dir="$1" port="$2"
+    if [[ -f "$dir/postmaster.pid" ]]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -m fast stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    install -d -o postgres -g postgres -m 700 "$dir"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$dir" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$dir/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+shared_preload_libraries = ''
+fsync = on
+log_min_messages = warning
+CONF
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
+}
+
+stop_cluster() {
+    local dir="$1"
+    [[ -f "$dir/postmaster.pid" ]] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs the whole test suite; installs what it needs first (skipping what is present).
+#   ./scripts/test.sh
+# Stages: formatting and lints, Rust unit tests and in-database #[pg_test]s (cargo pgrx
+# test), then the extension is installed and a throwaway cluster runs the SQL golden tests
+# (pg_regress) and the integration tests (pytest).
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$PULSE_ROOT"
+
+PORT="${PULSE_TEST_PORT:-55499}"
+WORK="${PULSE_TEST_DIR:-/tmp/pulse-test}"
+
+ensure_debian_packages
+ensure_cargo_pgrx
+ensure_venv "$PULSE_ROOT/tests/requirements.txt"
+
+say "cargo fmt --check"
+cargo fmt --all --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+say "Rust unit tests and #[pg_test]s (cargo pgrx test)"
+install -d -o postgres -g postgres "$WORK"
+rm -rf "$WORK/pgrx-data"
+install -d -o postgres -g postgres -m 700 "$WORK/pgrx-data"
+cargo pgrx test pg${PG_MAJOR} --runas postgres --pgdata "$WORK/pgrx-data"
+
+# cargo pgrx test installed a build with the test-only schema; replace it with the real one.
+install_extension debug
+
+say "Starting a throwaway cluster on 127.0.0.1:${PORT}"
+trap 'stop_cluster "$WORK/cluster"' EXIT
+start_cluster "$WORK/cluster" "$PORT"
+
+say "SQL golden tests (pg_regress)"
+rm -rf "$WORK/regress" && install -d -o postgres "$WORK/regress"
+"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c 'CREATE DATABASE pulse_regress' -d pulse_regress -c 'CREATE EXTENSION pulse'
+tests=$(cd tests/regress/sql && ls -- *.sql | sed 's/\.sql$//' | sort)
+# shellcheck disable=SC2086
+runuser -u postgres -- "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
+    --use-existing --host=127.0.0.1 --port="$PORT" --user=postgres \
+    --inputdir="$PULSE_ROOT/tests/regress" --outputdir="$WORK/regress" \
+    --dbname=pulse_regress $tests \
+    || { cat "$WORK/regress/regression.diffs" 2>/dev/null; exit 1; }
+
+say "Integration tests (pytest)"
+PULSE_TEST_DSN="host=127.0.0.1 port=${PORT} user=postgres dbname=postgres" \
+PULSE_PG_BIN="$PG_BIN" \
+    "$PULSE_ROOT/.venv/bin/python" -m pytest -q "$PULSE_ROOT/tests/integration"

@@ -1,0 +1,117 @@
+"""A small data set that puts at least one row in every pulse table, with every nullable
+foreign key set somewhere, so that constraint, dump/restore and catalog tests have
+something real to work on."""
+
+import hashlib
+
+import psycopg
+
+ARGON2ID = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
+BCRYPT = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+SCRYPT = "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def one(conn: psycopg.Connection, sql: str, params=()):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def ref(conn: psycopg.Connection, table: str, code: str) -> int:
+    key = table.replace("_reference", "_id")
+    return one(conn, f"SELECT {key} FROM pulse.{table} WHERE code = %s", (code,))
+
+
+def populate(conn: psycopg.Connection) -> dict:
+    """Insert the data set and commit; returns the ids tests refer to."""
+    ids = {}
+    ids["alice"] = one(conn, """INSERT INTO users.users (email, display_name, password_hash, is_system_admin)
+                               VALUES ('alice@example.com', 'Alice Admin', %s, true) RETURNING user_id""", (ARGON2ID,))
+    ids["bob"] = one(conn, """INSERT INTO users.users (email, display_name, password_hash)
+                             VALUES ('bob@example.com', 'Bob Builder', %s) RETURNING user_id""", (BCRYPT,))
+    ids["carol"] = one(conn, """INSERT INTO users.users (email, display_name, password_hash, is_active, deleted_at)
+                               VALUES ('carol@example.com', 'Carol Gone', %s, false, now()) RETURNING user_id""", (SCRYPT,))
+    ids["session"] = one(conn, """INSERT INTO users.sessions (user_id, token_hash, expires_at, revoked_at, revoked_reason,
+                                                           user_agent, ip_address, metadata)
+                                 VALUES (%s, %s, now() + interval '1 hour', now(), 'signed out',
+                                         'pytest', '127.0.0.1', '{"client": "tests"}') RETURNING session_id""",
+                         (ids["alice"], hashlib.sha256(b"token-1").digest()))
+
+    ids["storage"] = one(conn, """INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint, addressing_style,
+                                                                   key_prefix, retention_policy)
+                                 VALUES ('local', 'Local S3', 'minio', 'pulse-docs', 'http://127.0.0.1:9000', 'path',
+                                         'pulse/', interval '30 days') RETURNING storage_id""")
+    ids["tag_custom"] = one(conn, """INSERT INTO pulse.tag_reference (code, label, category)
+                                    VALUES ('customer-x', 'Customer X', 'audience') RETURNING tag_id""")
+
+    ids["project"] = one(conn, """INSERT INTO projects.projects (name, description, owner_id, license_id, phase_id, priority_id,
+                                                              created_by, updated_by)
+                                 VALUES ('Apollo', 'Moon landing', %s, %s, %s, %s, %s, %s) RETURNING project_id""",
+                         (ids["alice"], ref(conn, "license_reference", "MIT"), ref(conn, "phase_reference", "design"),
+                          ref(conn, "priority_reference", "high"), ids["alice"], ids["bob"]))
+    ids["project_deleted"] = one(conn, """INSERT INTO projects.projects (name, owner_id, phase_id, priority_id, deleted_at, deleted_by)
+                                         VALUES ('Gemini', %s, %s, %s, now(), %s) RETURNING project_id""",
+                                 (ids["bob"], ref(conn, "phase_reference", "idea"), ref(conn, "priority_reference", "low"),
+                                  ids["alice"]))
+    p = ids["project"]
+    conn.execute("""INSERT INTO projects.project_member (project_id, user_id, access_role_id, added_by)
+                    VALUES (%s, %s, %s, NULL), (%s, %s, %s, %s)""",
+                 (p, ids["alice"], ref(conn, "access_role_reference", "owner"),
+                  p, ids["bob"], ref(conn, "access_role_reference", "editor"), ids["alice"]))
+    conn.execute("INSERT INTO projects.project_feature (project_id, feature_id, added_by) VALUES (%s, %s, %s), (%s, %s, NULL)",
+                 (p, ref(conn, "feature_reference", "search"), ids["alice"], p, ref(conn, "feature_reference", "audit_trail")))
+    conn.execute("INSERT INTO projects.project_tech_stack (project_id, tech_stack_id, added_by) VALUES (%s, %s, %s)",
+                 (p, ref(conn, "tech_stack_reference", "postgresql"), ids["bob"]))
+    conn.execute("INSERT INTO projects.project_tag (project_id, tag_id, added_by) VALUES (%s, %s, %s), (%s, %s, NULL)",
+                 (p, ref(conn, "tag_reference", "security"), ids["alice"], p, ids["tag_custom"]))
+
+    ids["decision"] = one(conn, """INSERT INTO projects.project_decision_log
+                                      (project_id, decision_type_id, title, rationale, impact, status, decided_by, decided_at,
+                                       created_by, updated_by)
+                                  VALUES (%s, %s, 'Use PostgreSQL', 'Transactions and RLS', 'One database', 'accepted', %s, now(),
+                                          %s, %s) RETURNING decision_id""",
+                          (p, ref(conn, "decision_type_reference", "technology"), ids["alice"], ids["bob"], ids["alice"]))
+    ids["decision_proposed"] = one(conn, """INSERT INTO projects.project_decision_log (project_id, decision_type_id, title, rationale)
+                                           VALUES (%s, %s, 'Adopt S3', 'Cheap durable storage') RETURNING decision_id""",
+                                   (p, ref(conn, "decision_type_reference", "architecture")))
+    conn.execute("INSERT INTO projects.decision_feature (project_id, decision_id, feature_id) VALUES (%s, %s, %s)",
+                 (p, ids["decision"], ref(conn, "feature_reference", "search")))
+
+    content = b"%PDF-1.7 pulse test document"
+    ids["document"] = one(conn, """INSERT INTO documents.documents
+                                      (project_id, title, file_name, filetype_id, storage_id, object_key, size_bytes,
+                                       checksum_sha256, image_url, custom_properties, priority_id, phase_id, uploaded_by,
+                                       available_at, updated_by)
+                                  VALUES (%s, 'Spec', 'spec.pdf', %s, %s, %s, %s, %s, 'https://img.example.com/spec.png',
+                                          '{"lang": "en"}', %s, %s, %s, now(), %s) RETURNING document_id""",
+                          (p, ref(conn, "filetype_reference", "pdf"), ids["storage"], "pulse/sha256/" + sha256_hex(content),
+                           len(content), sha256_hex(content), ref(conn, "priority_reference", "medium"),
+                           ref(conn, "phase_reference", "design"), ids["bob"], ids["alice"]))
+    ids["document_deleted"] = one(conn, """INSERT INTO documents.documents
+                                              (project_id, title, file_name, filetype_id, storage_id, object_key, size_bytes,
+                                               checksum_sha256, priority_id, phase_id, deleted_at, deleted_by)
+                                          VALUES (%s, 'Old notes', 'notes.txt', %s, %s, 'pulse/sha256/00', 0, %s, %s, %s,
+                                                  now(), %s) RETURNING document_id""",
+                                  (p, ref(conn, "filetype_reference", "txt"), ids["storage"], sha256_hex(b""),
+                                   ref(conn, "priority_reference", "low"), ref(conn, "phase_reference", "idea"), ids["alice"]))
+    conn.execute("INSERT INTO projects.decision_document (project_id, decision_id, document_id) VALUES (%s, %s, %s)",
+                 (p, ids["decision"], ids["document"]))
+
+    h1 = hashlib.sha256(b"v1").digest()
+    conn.execute("""INSERT INTO audit.project_history (project_id, version, operation, project_version, owner_id, priority_id,
+                                                       phase_id, snapshot, changed_columns, change_summary, reason, changed_by,
+                                                       session_id, row_hash)
+                    VALUES (%s, 1, 'INSERT', 1, %s, 1, 1, '{"name": "Apollo"}', '{name}', 'created', 'kick-off', %s, %s, %s)""",
+                 (p, ids["alice"], ids["alice"], ids["session"], h1))
+    conn.execute("""INSERT INTO audit.project_history (project_id, version, operation, snapshot, change_summary, prev_hash, row_hash)
+                    VALUES (%s, 2, 'UPDATE', '{"name": "Apollo 11"}', 'name: Apollo → Apollo 11', %s, %s)""",
+                 (p, h1, hashlib.sha256(b"v2").digest()))
+    conn.execute("""INSERT INTO audit.document_history (project_id, document_id, version, operation, document_version,
+                                                        uploaded_by, priority_id, phase_id, checksum_sha256, snapshot,
+                                                        change_summary, changed_by, session_id, row_hash)
+                    VALUES (%s, %s, 1, 'INSERT', 1, %s, 1, 1, %s, '{"title": "Spec"}', 'registered', %s, %s, %s)""",
+                 (p, ids["document"], ids["bob"], sha256_hex(content), ids["bob"], ids["session"], h1))
+    conn.commit()
+    return ids

@@ -1,0 +1,172 @@
+"""The catalog holds every entity of the seed with its columns, comments, indexes and
+dump registration, and nothing of pulse's lives outside its five schemas."""
+
+import pytest
+
+from conftest import SCHEMAS
+
+REFERENCE_SPINE = ["code", "label", "description", "is_builtin"]
+
+# Every entity of the seed (docs: shared seed, Steps 1-5), with the columns it must have.
+ENTITIES = {
+    "users.users": ["user_id", "email", "display_name", "password_hash", "is_active", "is_system_admin",
+                    "created_at", "updated_at", "deleted_at"],
+    "users.sessions": ["session_id", "user_id", "token_hash", "created_at", "expires_at", "revoked_at",
+                       "revoked_reason", "last_active_at", "user_agent", "ip_address", "metadata"],
+    "pulse.feature_reference": ["feature_id", *REFERENCE_SPINE, "category"],
+    "pulse.tech_stack_reference": ["tech_stack_id", *REFERENCE_SPINE, "category"],
+    "pulse.access_role_reference": ["access_role_id", *REFERENCE_SPINE, "rank", "can_read", "can_write",
+                                    "can_manage_members", "can_delete_restore", "can_administer"],
+    "pulse.license_reference": ["license_id", *REFERENCE_SPINE, "category", "osi_approved"],
+    "pulse.phase_reference": ["phase_id", *REFERENCE_SPINE, "sort_order", "is_terminal", "retention_policy"],
+    "pulse.decision_type_reference": ["decision_type_id", *REFERENCE_SPINE, "category", "retention_policy"],
+    "pulse.tag_reference": ["tag_id", *REFERENCE_SPINE, "category"],
+    "pulse.filetype_reference": ["filetype_id", *REFERENCE_SPINE, "mime_type", "category", "extensions",
+                                 "retention_policy"],
+    "pulse.storage_reference": ["storage_id", *REFERENCE_SPINE, "provider", "bucket", "region", "endpoint",
+                                "addressing_style", "key_prefix", "retention_policy"],
+    "pulse.priority_reference": ["priority_id", *REFERENCE_SPINE, "rank"],
+    "projects.projects": ["project_id", "name", "description", "owner_id", "license_id", "phase_id", "priority_id",
+                          "version", "created_at", "created_by", "updated_at", "updated_by", "deleted_at", "deleted_by"],
+    "projects.project_member": ["project_id", "user_id", "access_role_id", "added_at", "added_by"],
+    "projects.project_feature": ["project_id", "feature_id", "added_at", "added_by"],
+    "projects.project_tech_stack": ["project_id", "tech_stack_id", "added_at", "added_by"],
+    "projects.project_tag": ["project_id", "tag_id", "added_at", "added_by"],
+    "projects.project_decision_log": ["project_id", "decision_id", "decision_type_id", "title", "rationale", "impact",
+                                      "status", "decided_by", "decided_at", "created_at", "created_by",
+                                      "updated_at", "updated_by"],
+    "projects.decision_feature": ["project_id", "decision_id", "feature_id"],
+    "projects.decision_document": ["project_id", "decision_id", "document_id"],
+    "documents.documents": ["project_id", "document_id", "title", "file_name", "filetype_id", "storage_id",
+                            "object_key", "size_bytes", "checksum_sha256", "image_url", "custom_properties",
+                            "priority_id", "phase_id", "version", "uploaded_by", "available_at", "created_at",
+                            "updated_at", "updated_by", "deleted_at", "deleted_by"],
+    "audit.project_history": ["project_id", "version", "operation", "project_version", "owner_id", "priority_id",
+                              "phase_id", "snapshot", "changed_columns", "change_summary", "reason", "changed_by",
+                              "session_id", "changed_at", "transaction_id", "prev_hash", "row_hash"],
+    "audit.document_history": ["project_id", "document_id", "version", "operation", "document_version",
+                               "uploaded_by", "priority_id", "phase_id", "checksum_sha256", "snapshot",
+                               "changed_columns", "change_summary", "reason", "changed_by", "session_id",
+                               "changed_at", "transaction_id", "prev_hash", "row_hash"],
+}
+
+
+@pytest.fixture(scope="module")
+def conn(populated_db):
+    with populated_db.connect(autocommit=True) as c:
+        yield c
+
+
+def rows(conn, sql, params=()):
+    return conn.execute(sql, params).fetchall()
+
+
+def test_every_seed_entity_exists_with_its_columns(conn):
+    tables = rows(conn, """SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE n.nspname = ANY(%s) AND c.relkind = 'r' ORDER BY 1""", (list(SCHEMAS),))
+    assert sorted(t[0] for t in tables) == sorted(ENTITIES)
+    for table, expected in ENTITIES.items():
+        schema, name = table.split(".")
+        cols = rows(conn, """SELECT column_name FROM information_schema.columns
+                             WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position""", (schema, name))
+        assert sorted(c[0] for c in cols) == sorted(expected), table
+
+
+def test_identity_and_key_types(conn):
+    """users get a database-generated integer, sessions a UUID, projects and documents bigints."""
+    got = dict(rows(conn, """SELECT table_schema || '.' || table_name || '.' || column_name, data_type || ':' || is_identity
+                             FROM information_schema.columns
+                             WHERE (table_schema, table_name, column_name) IN
+                                   (('users', 'users', 'user_id'), ('users', 'sessions', 'session_id'),
+                                    ('projects', 'projects', 'project_id'), ('documents', 'documents', 'document_id'))"""))
+    assert got == {"users.users.user_id": "integer:YES", "users.sessions.session_id": "uuid:NO",
+                   "projects.projects.project_id": "bigint:YES", "documents.documents.document_id": "bigint:YES"}
+
+
+def test_every_schema_table_and_column_is_commented(conn):
+    missing = rows(conn, """
+        SELECT 'schema ' || nspname FROM pg_namespace
+         WHERE nspname = ANY(%(s)s) AND obj_description(oid, 'pg_namespace') IS NULL
+        UNION ALL
+        SELECT 'table ' || c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = ANY(%(s)s) AND c.relkind IN ('r', 'v', 'm', 'p') AND obj_description(c.oid, 'pg_class') IS NULL
+        UNION ALL
+        SELECT 'column ' || a.attrelid::regclass || '.' || a.attname
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = ANY(%(s)s) AND c.relkind IN ('r', 'v', 'm', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+           AND col_description(a.attrelid, a.attnum) IS NULL
+        UNION ALL
+        SELECT 'function ' || p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = ANY(%(s)s) AND obj_description(p.oid, 'pg_proc') IS NULL""", {"s": list(SCHEMAS)})
+    assert missing == []
+
+
+def test_every_foreign_key_has_a_supporting_index(conn):
+    """An index whose leading columns are exactly the foreign-key columns (in any order)."""
+    unindexed = rows(conn, """
+        SELECT c.conrelid::regclass || ' ' || c.conname
+          FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+         WHERE c.contype = 'f' AND n.nspname = ANY(%s)
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_index i
+                WHERE i.indrelid = c.conrelid
+                  AND (SELECT array_agg(k ORDER BY k) FROM unnest((i.indkey::int2[])[0:cardinality(c.conkey) - 1]) k)
+                      = (SELECT array_agg(k ORDER BY k) FROM unnest(c.conkey) k))""", (list(SCHEMAS),))
+    assert unindexed == []
+
+
+def test_extension_objects_live_only_in_pulse_schemas(conn):
+    outside = rows(conn, """
+        SELECT pg_describe_object(d.classid, d.objid, 0)
+          FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_extension'::regclass
+         WHERE e.extname = 'pulse' AND d.deptype = 'e'
+           AND COALESCE(
+                 CASE d.classid
+                   WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+                   WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+                   WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+                 END, 0) NOT IN (SELECT oid FROM pg_namespace WHERE nspname = ANY(%s))
+           AND d.classid <> 'pg_namespace'::regclass""", (list(SCHEMAS),))
+    assert outside == []
+    owned_schemas = rows(conn, """
+        SELECT n.nspname FROM pg_depend d JOIN pg_namespace n ON n.oid = d.objid
+         WHERE d.classid = 'pg_namespace'::regclass AND d.deptype = 'e'
+           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pulse') ORDER BY 1""")
+    assert [r[0] for r in owned_schemas] == sorted(SCHEMAS)
+    assert rows(conn, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace") == [(0,)]
+
+
+def test_every_table_and_sequence_is_registered_for_pg_dump(conn):
+    unregistered = rows(conn, """
+        SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'S')
+           AND c.oid <> ALL (SELECT unnest(extconfig) FROM pg_extension WHERE extname = 'pulse')""", (list(SCHEMAS),))
+    assert unregistered == []
+    filters = dict(rows(conn, """SELECT cfg::regclass::text, cond FROM pg_extension,
+                                        unnest(extconfig, extcondition) AS u(cfg, cond)
+                                 WHERE extname = 'pulse'"""))
+    assert filters["pulse.tag_reference"] == "WHERE NOT is_builtin"
+    assert filters["projects.projects"] == ""
+
+
+def test_per_project_keys_include_project_id(conn):
+    """The Citus rule: every primary/unique key and every foreign key between per-project
+    tables of a table with project_id includes project_id."""
+    offenders = rows(conn, """
+        SELECT c.conrelid::regclass || ' ' || c.conname
+          FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+         WHERE n.nspname = ANY(%s) AND c.contype IN ('p', 'u', 'f')
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attname = 'project_id')
+           AND (c.contype <> 'f' OR EXISTS (SELECT 1 FROM pg_attribute a
+                                              WHERE a.attrelid = c.confrelid AND a.attname = 'project_id'))
+           AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                            WHERE a.attrelid = c.conrelid AND a.attname = 'project_id' AND a.attnum = ANY(c.conkey))
+        UNION ALL
+        SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+          JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = ANY(%s) AND i.indisunique
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'project_id')
+           AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'project_id'
+                                                          AND a.attnum = ANY(i.indkey::int2[]))""",
+                     (list(SCHEMAS), list(SCHEMAS)))
+    assert offenders == []
