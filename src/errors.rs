@@ -6,8 +6,8 @@
 //! precise SQLSTATE instead of a Rust panic surfacing as XX000.
 
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::PgSqlErrorCode;
 use pgrx::PgLogLevel;
+use pgrx::PgSqlErrorCode;
 
 /// An error that knows how PostgreSQL should report it.
 pub trait SqlError: std::fmt::Display {

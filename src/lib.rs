@@ -23,8 +23,16 @@ extension_sql_file!(
     requires = ["reference"]
 );
 extension_sql_file!("../sql/users.sql", name = "users", requires = ["reference"]);
-extension_sql_file!("../sql/projects.sql", name = "projects", requires = ["users"]);
-extension_sql_file!("../sql/documents.sql", name = "documents", requires = ["projects"]);
+extension_sql_file!(
+    "../sql/projects.sql",
+    name = "projects",
+    requires = ["users"]
+);
+extension_sql_file!(
+    "../sql/documents.sql",
+    name = "documents",
+    requires = ["projects"]
+);
 extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["documents"]);
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -32,9 +40,12 @@ extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["documents"]
 mod tests {
     use pgrx::prelude::*;
 
-    #[pg_test(error = "built-in reference row \"high\" of pulse.priority_reference cannot be changed")]
+    #[pg_test(
+        error = "built-in reference row \"high\" of pulse.priority_reference cannot be changed"
+    )]
     fn builtin_reference_rows_are_immutable() {
-        Spi::run("UPDATE pulse.priority_reference SET label = 'Urgent' WHERE code = 'high'").unwrap();
+        Spi::run("UPDATE pulse.priority_reference SET label = 'Urgent' WHERE code = 'high'")
+            .unwrap();
     }
 }
 

@@ -8,8 +8,8 @@
 //! changed or deleted. Whether an extension script is running is backend state that SQL
 //! cannot forge, which is why this is Rust and not PL/pgSQL.
 
-use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 use pgrx::WhoAllocated;
 
 use crate::errors::{raise, SqlError};
