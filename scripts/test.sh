@@ -35,8 +35,9 @@ start_cluster "$WORK/cluster" "$PORT"
 
 say "SQL golden tests (pg_regress)"
 rm -rf "$WORK/regress" && install -d -o postgres "$WORK/regress"
-"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c 'CREATE DATABASE pulse_regress' -d pulse_regress -c 'CREATE EXTENSION pulse'
+psql_test() { "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_test -d postgres -c 'CREATE DATABASE pulse_regress'
+psql_test -d pulse_regress -c 'CREATE EXTENSION pulse'
 tests=$(cd tests/regress/sql && ls -- *.sql | sed 's/\.sql$//' | sort)
 # shellcheck disable=SC2086
 runuser -u postgres -- "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
