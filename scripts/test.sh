@@ -20,7 +20,10 @@ cargo fmt --all --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-say "Rust unit tests and #[pg_test]s (cargo pgrx test)"
+say "Pure-logic unit tests (cargo test -p pulse-core)"
+cargo test -p pulse-core
+
+say "In-database #[pg_test]s (cargo pgrx test)"
 install -d -o postgres -g postgres "$WORK"
 rm -rf "$WORK/pgrx-data"
 install -d -o postgres -g postgres -m 700 "$WORK/pgrx-data"

@@ -7,9 +7,18 @@
 use pgrx::prelude::*;
 
 pub mod errors;
+pub mod identity;
 pub mod reference_guard;
+pub mod settings;
 
 pgrx::pg_module_magic!();
+
+/// Runs once per backend, when the library is loaded.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+    identity::register_callbacks();
+}
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 extension_sql_file!(
@@ -34,6 +43,26 @@ extension_sql_file!(
     requires = ["projects"]
 );
 extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["documents"]);
+extension_sql_file!(
+    "../sql/identity.sql",
+    name = "identity",
+    requires = [
+        "audit",
+        identity::pulse::strong_random_key,
+        identity::pulse::new_session_token,
+        identity::pulse::authenticate,
+        identity::pulse::current_user_id,
+        identity::pulse::current_session_id,
+        identity::pulse::current_user_is_system_admin,
+        identity::pulse::check_password_hash,
+    ]
+);
+extension_sql_file!(
+    "../sql/access.sql",
+    name = "access",
+    requires = ["identity"]
+);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]

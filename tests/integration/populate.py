@@ -43,6 +43,7 @@ def populate(conn: psycopg.Connection) -> dict:
                                                                    key_prefix, retention_policy)
                                  VALUES ('local', 'Local S3', 'minio', 'pulse-docs', 'http://127.0.0.1:9000', 'path',
                                          'pulse/', interval '30 days') RETURNING storage_id""")
+    conn.execute("INSERT INTO pulse.auditor_role (role_name) VALUES ('pulse_test_auditor')")
     ids["tag_custom"] = one(conn, """INSERT INTO pulse.tag_reference (code, label, category)
                                     VALUES ('customer-x', 'Customer X', 'audience') RETURNING tag_id""")
 

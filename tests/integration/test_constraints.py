@@ -33,6 +33,8 @@ DEFAULTS = {
     "pulse.storage_reference": {"code": "'archive'", "label": "'Archive'", "provider": "'aws_s3'",
                                 "bucket": "'pulse-archive'"},
     "pulse.priority_reference": {"code": "'trivial'", "label": "'Trivial'", "rank": "5"},
+    "pulse.identity_key": {"key": "sha256('k')"},
+    "pulse.auditor_role": {"role_name": "'compliance_bot'"},
     "users.users": {"email": "'dave@example.com'", "display_name": "'Dave'"},
     "users.sessions": {"user_id": "{bob}", "token_hash": "sha256('new-token')",
                        "expires_at": "now() + interval '1 hour'"},
@@ -60,6 +62,9 @@ DEFAULTS = {
                                "operation": "'UPDATE'", "snapshot": "jsonb_build_object()", "change_summary": "'x'",
                                "prev_hash": "sha256('p')", "row_hash": "sha256('r')"},
 }
+
+# What must go first for a table's default row to be valid (the key table holds one row).
+MAKE_ROOM = {"pulse.identity_key": "DELETE FROM pulse.identity_key"}
 
 IDENTITY = {"pulse": "_id", "users.users": "user_id", "projects.projects": "project_id",
             "projects.project_decision_log": "decision_id", "documents.documents": "document_id"}
@@ -154,6 +159,11 @@ CASES = [
     ("priority_reference_code_key", UNIQUE, "pulse.priority_reference", {"code": "'high'"}),
     ("priority_reference_rank_key", UNIQUE, "pulse.priority_reference", {"rank": "10"}),
     ("priority_reference_pkey", UNIQUE, "pulse.priority_reference", {"priority_id": "1"}),
+    # pulse.identity_key, pulse.auditor_role
+    ("identity_key_singleton", CHECK, "pulse.identity_key", {"singleton": "false"}),
+    ("identity_key_length", CHECK, "pulse.identity_key", {"key": "'\\x00'::bytea"}),
+    ("identity_key_pkey", UNIQUE, "pulse.identity_key", {}),
+    ("auditor_role_pkey", UNIQUE, "pulse.auditor_role", {"role_name": "'pulse_test_auditor'"}),
     # users.users
     ("users_email_format", CHECK, "users.users", {"email": "'dave at example.com'"}),
     ("users_display_name_format", CHECK, "users.users", {"display_name": "' Dave'"}),
@@ -305,6 +315,8 @@ def conn(populated_db):
 def test_default_row_is_valid(conn, populated_db, table):
     """The baseline each case starts from is accepted, so a case fails only for its change."""
     try:
+        if table in MAKE_ROOM:
+            conn.execute(MAKE_ROOM[table])
         conn.execute(insert_sql(table, {}, populated_db.ids))
     finally:
         conn.rollback()

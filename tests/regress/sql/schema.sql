@@ -1,5 +1,5 @@
 -- Golden test: the shape of the schema (tables, column counts, keys, comments).
-set SHOW_CONTEXT never
+\set SHOW_CONTEXT never
 SELECT n.nspname AS schema, c.relname AS table,
        (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
        pg_get_constraintdef((SELECT oid FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p')) AS primary_key,

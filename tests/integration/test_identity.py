@@ -1,0 +1,224 @@
+"""Sessions, authentication and the identity that cannot be forged."""
+
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import admin_dsn, create_database, drop_database
+from populate import ARGON2ID, BCRYPT
+
+
+@pytest.fixture(scope="module")
+def env():
+    """A database with an application role and a few users with sessions."""
+    db = create_database()
+    app_role = "pulse_app_" + uuid.uuid4().hex[:8]
+    with db.connect(autocommit=True) as su:
+        su.execute(f"CREATE ROLE {app_role} LOGIN")
+        su.execute("SELECT pulse.grant_application_role(%s)", (app_role,))
+        ids = {}
+        ids["alice"] = su.execute("SELECT users.create_user('alice@example.com', 'Alice', %s, true)", (ARGON2ID,)).fetchone()[0]
+        ids["bob"] = su.execute("SELECT users.create_user('bob@example.com', 'Bob', %s)", (BCRYPT,)).fetchone()[0]
+        tokens = {}
+        for name in ("alice", "bob"):
+            sid, token, _ = su.execute("SELECT * FROM users.open_session(%s, user_agent => 'pytest')", (ids[name],)).fetchone()
+            tokens[name] = token
+            ids[name + "_session"] = sid
+    db.app_dsn = admin_dsn(db.name).replace("user=postgres", f"user={app_role}")
+    db.ids, db.tokens, db.app_role = ids, tokens, app_role
+    yield db
+    drop_database(db)
+    with psycopg.connect(admin_dsn(), autocommit=True) as su:
+        su.execute(f"DROP ROLE IF EXISTS {app_role}")
+
+
+def app(env) -> psycopg.Connection:
+    return psycopg.connect(env.app_dsn)
+
+
+def test_open_session_returns_a_256_bit_token_and_stores_only_its_hash(env):
+    token = env.tokens["alice"]
+    assert token.startswith("pulse_") and len(token) == 49
+    with psycopg.connect(admin_dsn(env.name)) as su:
+        stored = su.execute("SELECT token_hash FROM users.sessions WHERE session_id = %s",
+                            (env.ids["alice_session"],)).fetchone()[0]
+        assert bytes(stored) == su.execute("SELECT sha256(convert_to(%s, 'UTF8'))", (token,)).fetchone()[0]
+        dump = su.execute("SELECT string_agg(s::text, ' ') FROM users.sessions s").fetchone()[0]
+        assert token not in dump and token[6:] not in dump
+
+
+def test_authenticate_sets_the_caller_for_this_transaction_only(env):
+    with app(env) as conn:
+        assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+        assert conn.execute("SELECT pulse.authenticate(%s)", (env.tokens["bob"],)).fetchone() == (env.ids["bob"],)
+        assert conn.execute("SELECT pulse.current_user_id(), pulse.current_session_id()").fetchone() == (
+            env.ids["bob"], env.ids["bob_session"])
+        conn.commit()
+        # Same connection, next transaction: nobody.
+        assert conn.execute("SELECT pulse.current_user_id(), pulse.current_session_id()").fetchone() == (None, None)
+        conn.rollback()
+        conn.execute("SELECT pulse.authenticate(%s)", (env.tokens["alice"],))
+        conn.rollback()
+        assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+
+
+def test_identity_established_in_an_aborted_savepoint_is_gone(env):
+    with app(env) as conn:
+        with conn.transaction():
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                with conn.transaction():
+                    conn.execute("SELECT pulse.authenticate(%s)", (env.tokens["bob"],))
+                    conn.execute("SELECT 1 / 0")
+            assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+
+
+@pytest.mark.parametrize("token,message", [
+    (None, "invalid session token"),
+    ("", "invalid session token"),
+    ("not-a-token", "invalid session token"),
+    ("pulse_" + "A" * 43, "unknown session token"),
+])
+def test_bad_tokens_are_refused_with_class_28(env, token, message):
+    with app(env) as conn:
+        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification) as raised:
+            conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        assert raised.value.diag.message_primary == message
+        if token:
+            assert token not in str(raised.value)
+
+
+def session_for(env, user, **changes):
+    """A fresh session for user, with columns then changed as the maintenance path."""
+    with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
+        sid, token, _ = su.execute("SELECT * FROM users.open_session(%s)", (env.ids[user],)).fetchone()
+        for column, expression in changes.items():
+            su.execute(f"UPDATE users.sessions SET {column} = {expression} WHERE session_id = %s", (sid,))
+    return sid, token
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"revoked_at": "now()"}, "session has been revoked"),
+    ({"created_at": "now() - interval '2 days'", "last_active_at": "now() - interval '2 days'",
+      "expires_at": "now() - interval '1 day'"}, "session has expired"),
+    ({"created_at": "now() - interval '2 hours'", "last_active_at": "now() - interval '2 hours'"},
+     "session has been idle for too long"),
+])
+def test_session_states_are_refused_each_with_its_own_error(env, changes, message):
+    _, token = session_for(env, "bob", **changes)
+    with app(env) as conn:
+        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification) as raised:
+            conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        assert raised.value.diag.message_primary == message
+
+
+def test_disabling_a_user_revokes_sessions_and_refuses_them(env):
+    with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
+        uid = su.execute("SELECT users.create_user('carol@example.com', 'Carol')").fetchone()[0]
+        sid, token, _ = su.execute("SELECT * FROM users.open_session(%s)", (uid,)).fetchone()
+        su.execute("UPDATE users.users SET is_active = false WHERE user_id = %s", (uid,))
+        assert su.execute("SELECT revoked_reason FROM users.sessions WHERE session_id = %s", (sid,)).fetchone() == (
+            "user disabled",)
+        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match="user is disabled"):
+            su.execute("SELECT * FROM users.open_session(%s)", (uid,))
+    with app(env) as conn:
+        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match="session has been revoked"):
+            conn.execute("SELECT pulse.authenticate(%s)", (token,))
+
+
+def test_changing_the_password_hash_revokes_sessions(env):
+    sid, token = session_for(env, "bob")
+    with app(env) as conn:
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        conn.execute("SELECT users.set_password_hash(%s, %s)", (env.ids["bob"], ARGON2ID))
+        conn.commit()
+        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match="revoked"):
+            conn.execute("SELECT pulse.authenticate(%s)", (token,))
+
+
+@pytest.mark.parametrize("value", ["hunter2", "correct horse battery staple", "$md5$abc", "$2b$03$" + "a" * 53])
+def test_plaintext_or_unknown_password_hashes_are_refused(env, value):
+    with app(env) as conn:
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+            conn.execute("SELECT users.create_user('eve@example.com', 'Eve', %s)", (value,))
+        assert value not in str(raised.value) and value not in (raised.value.diag.message_detail or "")
+
+
+def test_setting_the_identity_by_hand_yields_nobody(env):
+    _, token = session_for(env, "bob")
+    with app(env) as conn:
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        genuine = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+        conn.rollback()
+        user, session, expiry, mac = genuine.split(".")[1:]
+        forged = f"v1.{env.ids['alice']}.{session}.{expiry}.{mac}"
+        for attempt in (forged, "v1.1.00000000-0000-0000-0000-000000000001.9999999999.AAAA", "anything"):
+            conn.execute("SELECT set_config('pulse.identity', %s, true)", (attempt,))
+            assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+            conn.rollback()
+            conn.execute(f"SET LOCAL pulse.identity = '{attempt}'")
+            assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+            conn.rollback()
+        # The genuine assertion, replayed by a backend that never authenticated, is trusted
+        # only while its session is valid.
+        conn.execute("SELECT set_config('pulse.identity', %s, true)", (genuine,))
+        assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (env.ids["bob"],)
+        conn.rollback()
+
+
+def test_replayed_assertion_dies_with_its_session(env):
+    sid, token = session_for(env, "bob")
+    with app(env) as conn:
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        genuine = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+        conn.execute("SELECT users.revoke_session(%s)", (sid,))
+        conn.commit()
+        conn.execute("SELECT set_config('pulse.identity', %s, true)", (genuine,))
+        assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+
+
+def test_last_active_at_is_written_at_most_once_per_interval(env):
+    sid, token = session_for(env, "bob", last_active_at="created_at")
+    with app(env) as conn:
+        def last_active():
+            with psycopg.connect(admin_dsn(env.name)) as su:
+                return su.execute("SELECT last_active_at FROM users.sessions WHERE session_id = %s", (sid,)).fetchone()[0]
+        before = last_active()
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        conn.commit()
+        first = last_active()
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        conn.commit()
+        assert last_active() == first  # within pulse.session_touch_interval: no second write
+        assert first >= before
+
+
+def test_open_session_validates_its_arguments(env):
+    with psycopg.connect(admin_dsn(env.name)) as su:
+        for call, state in [
+            ("SELECT users.open_session(-5)", "22023"),
+            ("SELECT users.open_session(%s, ttl => interval '0')" % env.ids["bob"], "22023"),
+            ("SELECT users.open_session(%s, ttl => interval '400 days')" % env.ids["bob"], "22023"),
+            ("SELECT users.open_session(%s, metadata => '[1]')" % env.ids["bob"], "22023"),
+            ("SELECT users.open_session(%s, user_agent => E'x\\ny')" % env.ids["bob"], "22023"),
+        ]:
+            with pytest.raises(psycopg.Error) as raised:
+                su.execute(call)
+            assert raised.value.sqlstate == state, call
+            su.rollback()
+
+
+def test_privileged_functions_are_not_executable_by_the_application(env):
+    with app(env) as conn:
+        for call in ("SELECT pulse.new_session_token()", "SELECT pulse.strong_random_key()",
+                     "SELECT pulse.rotate_identity_key()", "SELECT key FROM pulse.identity_key",
+                     "SELECT password_hash FROM users.users", "SELECT token_hash FROM users.sessions"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(call)
+            conn.rollback()
+
+
+def test_application_role_must_not_bypass_rls(env):
+    with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="bypasses row-level security"):
+            su.execute("SELECT pulse.grant_application_role('postgres')")
