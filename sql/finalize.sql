@@ -5,21 +5,46 @@
 -- a DBA names. pulse creates no cluster-wide roles: the DBA's own roles are used as they are.
 -- (The REVOKE is the last statement, so that it covers the functions defined here too.)
 
--- What policies evaluate for whoever queries (they reveal only the caller's own standing).
-CREATE FUNCTION pulse.grant_policy_functions(role_name name) RETURNS void
+-- What every pulse reader needs, application or auditor: schema usage, the functions
+-- row-level security policies call (they reveal only the caller's own standing), and SELECT
+-- on every table, with credentials withheld by column privileges (no password_hash, no
+-- token_hash) and the identity key not granted at all.
+CREATE FUNCTION pulse.grant_reader_privileges(role_name name) RETURNS void
     LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = '42704';
+    END IF;
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA pulse, users, projects, documents, audit TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION pulse.current_user_id(), pulse.current_session_id(), pulse.current_user_is_system_admin(),
                                    pulse.caller_project_ids(text), pulse.caller_is_auditor() TO %I', role_name);
-    EXECUTE pg_catalog.format('GRANT SELECT ON pulse.auditor_role TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA projects, documents, audit TO %I', role_name);
+    EXECUTE pg_catalog.format(
+        'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
+    EXECUTE pg_catalog.format(
+        'GRANT SELECT (user_id, email, display_name, is_active, is_system_admin, created_at, updated_at, deleted_at)
+             ON users.users TO %I', role_name);
+    EXECUTE pg_catalog.format(
+        'GRANT SELECT (session_id, user_id, created_at, expires_at, revoked_at, revoked_reason, last_active_at,
+                       user_agent, ip_address, metadata) ON users.sessions TO %I', role_name);
 END
 $$;
-COMMENT ON FUNCTION pulse.grant_policy_functions(name) IS
-    'Internal: schema usage and the functions row-level security policies call, for pulse.grant_application_role() and pulse.grant_auditor_role().';
+COMMENT ON FUNCTION pulse.grant_reader_privileges(name) IS
+    'Internal: what pulse.grant_application_role() and pulse.grant_auditor_role() both grant.';
+
+CREATE FUNCTION pulse.reference_table_list() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'pulse.access_role_reference, pulse.feature_reference, pulse.tech_stack_reference, pulse.license_reference,
+            pulse.phase_reference, pulse.decision_type_reference, pulse.tag_reference, pulse.filetype_reference,
+            pulse.storage_reference, pulse.priority_reference';
+$$;
+COMMENT ON FUNCTION pulse.reference_table_list() IS
+    'Internal: the ten reference tables, as a list for GRANT statements.';
 
 CREATE FUNCTION pulse.grant_application_role(role_name name) RETURNS void
     LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
@@ -29,13 +54,11 @@ DECLARE
     r record;
 BEGIN
     SELECT rolsuper, rolbypassrls INTO r FROM pg_catalog.pg_roles WHERE rolname = role_name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = '42704';
-    ELSIF r.rolsuper OR r.rolbypassrls THEN
+    IF FOUND AND (r.rolsuper OR r.rolbypassrls) THEN
         RAISE EXCEPTION 'role "%" bypasses row-level security and must not be an application role', role_name
             USING ERRCODE = '22023', HINT = 'Connect the application as a login role without SUPERUSER or BYPASSRLS.';
     END IF;
-    PERFORM pulse.grant_policy_functions(role_name);
+    PERFORM pulse.grant_reader_privileges(role_name);
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION pulse.authenticate(text), pulse.check_password_hash(text),
                                    users.create_user(text, text, text, boolean), users.set_password_hash(integer, text),
@@ -43,20 +66,9 @@ BEGIN
                                    users.open_session(integer, interval, inet, text, jsonb), users.revoke_session(uuid, text),
                                    users.revoke_user_sessions(integer, text), users.active_sessions(integer),
                                    users.purge_expired_sessions(interval) TO %I', role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
-    EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA audit TO %I', role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT, INSERT, UPDATE, DELETE ON pulse.access_role_reference, pulse.feature_reference,
-             pulse.tech_stack_reference, pulse.license_reference, pulse.phase_reference, pulse.decision_type_reference,
-             pulse.tag_reference, pulse.filetype_reference, pulse.storage_reference, pulse.priority_reference TO %I', role_name);
-    -- Credentials stay out of reach: no password_hash, no token_hash.
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT (user_id, email, display_name, is_active, is_system_admin, created_at, updated_at, deleted_at)
-             ON users.users TO %I', role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT (session_id, user_id, created_at, expires_at, revoked_at, revoked_reason, last_active_at,
-                       user_agent, ip_address, metadata) ON users.sessions TO %I', role_name);
+    -- Row-level security decides which rows each write may touch.
+    EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', pulse.reference_table_list(), role_name);
 END
 $$;
 COMMENT ON FUNCTION pulse.grant_application_role(name) IS
@@ -67,22 +79,7 @@ CREATE FUNCTION pulse.grant_auditor_role(role_name name) RETURNS void
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
-        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = '42704';
-    END IF;
-    PERFORM pulse.grant_policy_functions(role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT ON ALL TABLES IN SCHEMA projects, documents, audit TO %I', role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT ON pulse.access_role_reference, pulse.feature_reference, pulse.tech_stack_reference,
-             pulse.license_reference, pulse.phase_reference, pulse.decision_type_reference, pulse.tag_reference,
-             pulse.filetype_reference, pulse.storage_reference, pulse.priority_reference TO %I', role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT (user_id, email, display_name, is_active, is_system_admin, created_at, updated_at, deleted_at)
-             ON users.users TO %I', role_name);
-    EXECUTE pg_catalog.format(
-        'GRANT SELECT (session_id, user_id, created_at, expires_at, revoked_at, revoked_reason, last_active_at,
-                       user_agent, ip_address, metadata) ON users.sessions TO %I', role_name);
+    PERFORM pulse.grant_reader_privileges(role_name);
     INSERT INTO pulse.auditor_role (role_name) VALUES (grant_auditor_role.role_name) ON CONFLICT DO NOTHING;
 END
 $$;
