@@ -69,9 +69,10 @@ ensure_venv() {
 }
 
 # Start a throwaway cluster owned by the unprivileged OS user postgres.
-# $1: data directory (created, must not exist or be a previous throwaway cluster), $2: port.
+# $1: data directory (created, must not exist or be a previous throwaway cluster), $2: port,
+# $3 (optional): shared_preload_libraries.
 start_cluster() {
-    local dir="$1" port="$2"
+    local dir="$1" port="$2" preload="${3:-}"
     if [[ -f "$dir/postmaster.pid" ]]; then
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -m fast stop >/dev/null 2>&1 || true
     fi
@@ -82,7 +83,7 @@ start_cluster() {
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
-shared_preload_libraries = ''
+shared_preload_libraries = '$preload'
 fsync = on
 log_min_messages = warning
 CONF

@@ -34,7 +34,8 @@ install_extension debug
 
 say "Starting a throwaway cluster on 127.0.0.1:${PORT}"
 trap 'stop_cluster "$WORK/cluster"' EXIT
-start_cluster "$WORK/cluster" "$PORT"
+# pg_stat_statements observes the statements pulse runs itself (tests/integration/test_identity.py).
+start_cluster "$WORK/cluster" "$PORT" pg_stat_statements
 
 say "SQL golden tests (pg_regress)"
 rm -rf "$WORK/regress" && install -d -o postgres "$WORK/regress"

@@ -19,75 +19,65 @@ COMMENT ON COLUMN pulse.auditor_role.role_name IS 'Name of the database role (me
 COMMENT ON COLUMN pulse.auditor_role.granted_at IS 'When the role was registered.';
 SELECT pg_catalog.pg_extension_config_dump('pulse.auditor_role', '');
 
-CREATE FUNCTION pulse.caller_project_ids(permission text) RETURNS bigint[]
-    LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    caller integer := pulse.current_user_id();
-    ids bigint[];
-BEGIN
-    IF permission NOT IN ('read', 'write', 'manage_members', 'delete_restore', 'administer') THEN
-        RAISE EXCEPTION 'unknown permission "%"', permission
-            USING ERRCODE = '22023', HINT = 'One of read, write, manage_members, delete_restore, administer.';
-    END IF;
-    IF caller IS NULL THEN
-        RETURN '{}';
-    END IF;
-    SELECT COALESCE(pg_catalog.array_agg(m.project_id ORDER BY m.project_id), '{}') INTO ids
-      FROM projects.project_member m
-      JOIN pulse.access_role_reference r ON r.access_role_id = m.access_role_id
-     WHERE m.user_id = caller
-       AND CASE permission WHEN 'read' THEN r.can_read
-                           WHEN 'write' THEN r.can_write
-                           WHEN 'manage_members' THEN r.can_manage_members
-                           WHEN 'delete_restore' THEN r.can_delete_restore
-                           ELSE r.can_administer END;
-    RETURN ids;
-END
-$$;
+-- The policy helpers are in Rust (src/access.rs): every statement pays for them.
 COMMENT ON FUNCTION pulse.caller_project_ids(text) IS
-    'Projects in which the authenticated caller holds a permission (read, write, manage_members, delete_restore, administer); empty without a caller.';
-
-CREATE FUNCTION pulse.caller_is_auditor() RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    -- Security invoker on purpose: it asks about the role that runs the query.
-    SELECT EXISTS (SELECT 1 FROM pulse.auditor_role a
-                    WHERE pg_catalog.pg_has_role(CURRENT_USER, a.role_name, 'MEMBER'));
-$$;
+    'Projects in which the authenticated caller''s membership grants a permission (read, write, manage_members, delete_restore, administer); empty without a caller.';
 COMMENT ON FUNCTION pulse.caller_is_auditor() IS
     'Whether the current database role is (a member of) a registered auditor role.';
 
--- Readers: members who may read, system administrators, auditors. Writers: members with
--- the permission, and system administrators.
+-- A blanket right (system administrators: every permission; auditors: read) is written
+-- into the policies as a range of project ids, `project_id BETWEEN <this> AND max`, and
+-- not as a boolean: `project_id = ANY (ids) OR <boolean>` cannot use an index, and turned
+-- the listing of a user's documents at 1M rows into a sequential scan (decision log D21).
+-- With two index conditions the planner builds a BitmapOr, and for a caller without a
+-- blanket right the range is empty (NULL bound) and costs one index descent.
+COMMENT ON FUNCTION pulse.caller_all_projects_from(text) IS
+    'Lowest project id the caller holds a permission on through a blanket right (system administrator; auditor for read), or NULL: the lower bound of the range in every project policy.';
+
+-- Readers of per-project rows hold "read" in the project, writers "write", and so on;
+-- %1$L is the permission.
 DO $policies$
 DECLARE
     t text;
-    readers constant text :=
-        'project_id = ANY ((SELECT pulse.caller_project_ids(''read''))::bigint[]) OR (SELECT pulse.current_user_is_system_admin()) OR (SELECT pulse.caller_is_auditor())';
-    writers constant text :=
-        'project_id = ANY ((SELECT pulse.caller_project_ids(''write''))::bigint[]) OR (SELECT pulse.current_user_is_system_admin())';
+    holds constant text :=
+        'project_id = ANY ((SELECT pulse.caller_project_ids(%1$L))::bigint[]) OR project_id BETWEEN (SELECT pulse.caller_all_projects_from(%1$L)) AND 9223372036854775807';
     admins constant text := '(SELECT pulse.current_user_is_system_admin())';
     everyone constant text := '(SELECT pulse.current_user_id()) IS NOT NULL OR (SELECT pulse.caller_is_auditor())';
 BEGIN
-    -- Per-project data: read by readers, written by writers.
-    FOREACH t IN ARRAY ARRAY['projects.project_feature', 'projects.project_tech_stack', 'projects.project_tag',
-                             'projects.project_decision_log', 'projects.decision_feature',
-                             'projects.decision_document', 'documents.documents'] LOOP
+    -- Per-project data: read by readers, written by writers. Projects and membership below
+    -- differ only where noted.
+    FOREACH t IN ARRAY ARRAY['projects.projects', 'projects.project_member', 'projects.project_feature',
+                             'projects.project_tech_stack', 'projects.project_tag', 'projects.project_decision_log',
+                             'projects.decision_feature', 'projects.decision_document', 'documents.documents',
+                             'audit.project_history', 'audit.document_history'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE pg_catalog.format('CREATE POLICY read ON %s FOR SELECT USING (%s)', t, readers);
-        EXECUTE pg_catalog.format('CREATE POLICY add ON %s FOR INSERT WITH CHECK (%s)', t, writers);
-        EXECUTE pg_catalog.format('CREATE POLICY change ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', t, writers, writers);
+        EXECUTE pg_catalog.format('CREATE POLICY read ON %s FOR SELECT USING (%s%s)', t, pg_catalog.format(holds, 'read'),
+                                  -- The owner sees a new project also in INSERT ... RETURNING,
+                                  -- before the AFTER trigger has made them its first member.
+                                  CASE WHEN t = 'projects.projects' THEN ' OR owner_id = (SELECT pulse.current_user_id())' ELSE '' END);
+        CASE
+        WHEN t LIKE 'audit.%' THEN
+            -- History is written only by pulse's own definer triggers.
+            CONTINUE;
+        WHEN t = 'projects.project_member' THEN
+            -- Members who manage members; the rank rules are in the trigger below.
+            EXECUTE pg_catalog.format('CREATE POLICY manage ON %s FOR ALL USING (%2$s) WITH CHECK (%2$s)', t,
+                                      pg_catalog.format(holds, 'manage_members'));
+            CONTINUE;
+        WHEN t = 'projects.projects' THEN
+            -- Anyone authenticated creates a project they own.
+            EXECUTE pg_catalog.format('CREATE POLICY add ON %s FOR INSERT WITH CHECK (owner_id = (SELECT pulse.current_user_id()) OR %s)',
+                                      t, admins);
+        ELSE
+            EXECUTE pg_catalog.format('CREATE POLICY add ON %s FOR INSERT WITH CHECK (%s)', t, pg_catalog.format(holds, 'write'));
+        END CASE;
+        EXECUTE pg_catalog.format('CREATE POLICY change ON %s FOR UPDATE USING (%2$s) WITH CHECK (%2$s)', t,
+                                  pg_catalog.format(holds, 'write'));
+        -- Projects and documents are deleted for good only by system administrators (everyone
+        -- else soft-deletes); links and decisions by writers.
         EXECUTE pg_catalog.format('CREATE POLICY remove ON %s FOR DELETE USING (%s)', t,
-                                  CASE WHEN t = 'documents.documents' THEN admins ELSE writers END);
-    END LOOP;
-
-    -- History: visible exactly when the project is; written only by pulse's definer triggers.
-    FOREACH t IN ARRAY ARRAY['audit.project_history', 'audit.document_history'] LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE pg_catalog.format('CREATE POLICY read ON %s FOR SELECT USING (%s)', t, readers);
+                                  CASE WHEN t IN ('projects.projects', 'documents.documents') THEN admins
+                                       ELSE pg_catalog.format(holds, 'write') END);
     END LOOP;
 
     -- Reference data: readable by every authenticated caller, written by system administrators.
@@ -100,30 +90,6 @@ BEGIN
     END LOOP;
 END
 $policies$;
-
--- Projects: anyone authenticated creates projects they own; writers change them; only
--- system administrators delete them for good (everyone else soft-deletes). The owner always
--- sees the project, also in INSERT ... RETURNING, before the owner membership exists.
-ALTER TABLE projects.projects ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON projects.projects FOR SELECT
-    USING (owner_id = (SELECT pulse.current_user_id())
-           OR project_id = ANY ((SELECT pulse.caller_project_ids('read'))::bigint[])
-           OR (SELECT pulse.current_user_is_system_admin()) OR (SELECT pulse.caller_is_auditor()));
-CREATE POLICY add ON projects.projects FOR INSERT
-    WITH CHECK (owner_id = (SELECT pulse.current_user_id()) OR (SELECT pulse.current_user_is_system_admin()));
-CREATE POLICY change ON projects.projects FOR UPDATE
-    USING (project_id = ANY ((SELECT pulse.caller_project_ids('write'))::bigint[]) OR (SELECT pulse.current_user_is_system_admin()))
-    WITH CHECK (project_id = ANY ((SELECT pulse.caller_project_ids('write'))::bigint[]) OR (SELECT pulse.current_user_is_system_admin()));
-CREATE POLICY remove ON projects.projects FOR DELETE USING ((SELECT pulse.current_user_is_system_admin()));
-
--- Membership: readers see it; members who manage members change it (rank rules in the trigger).
-ALTER TABLE projects.project_member ENABLE ROW LEVEL SECURITY;
-CREATE POLICY read ON projects.project_member FOR SELECT
-    USING (project_id = ANY ((SELECT pulse.caller_project_ids('read'))::bigint[])
-           OR (SELECT pulse.current_user_is_system_admin()) OR (SELECT pulse.caller_is_auditor()));
-CREATE POLICY manage ON projects.project_member FOR ALL
-    USING (project_id = ANY ((SELECT pulse.caller_project_ids('manage_members'))::bigint[]) OR (SELECT pulse.current_user_is_system_admin()))
-    WITH CHECK (project_id = ANY ((SELECT pulse.caller_project_ids('manage_members'))::bigint[]) OR (SELECT pulse.current_user_is_system_admin()));
 
 -- Users: every authenticated caller sees the directory (password hashes are withheld by
 -- column privileges); changes go through users.* functions.

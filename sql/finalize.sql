@@ -20,7 +20,8 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA pulse, users, projects, documents, audit TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION pulse.current_user_id(), pulse.current_session_id(), pulse.current_user_is_system_admin(),
-                                   pulse.caller_project_ids(text), pulse.caller_is_auditor() TO %I', role_name);
+                                   pulse.caller_project_ids(text), pulse.caller_all_projects_from(text),
+                                   pulse.caller_is_auditor() TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA projects, documents, audit TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);

@@ -32,6 +32,11 @@ COMMENT ON COLUMN pulse.identity_key.singleton IS 'Always true: the table holds 
 COMMENT ON COLUMN pulse.identity_key.key IS '32 bytes from the server''s strong random source.';
 COMMENT ON COLUMN pulse.identity_key.created_at IS 'When the key was generated or last rotated.';
 INSERT INTO pulse.identity_key (key) VALUES (pulse.strong_random_key());
+-- Backends cache the key; any change makes them all read it again (src/identity.rs).
+CREATE TRIGGER identity_key_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pulse.identity_key
+    FOR EACH STATEMENT EXECUTE FUNCTION pulse.identity_key_changed();
+COMMENT ON FUNCTION pulse.identity_key_changed() IS
+    'Statement trigger on pulse.identity_key: makes every backend forget its cached copy of the key.';
 
 CREATE FUNCTION pulse.rotate_identity_key() RETURNS timestamptz
     LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
@@ -64,6 +69,19 @@ $$;
 COMMENT ON FUNCTION pulse.require_system_admin(text) IS
     'Raise 42501 unless the authenticated caller is a system administrator, or there is no caller and the login role is a superuser (maintenance path).';
 
+CREATE FUNCTION pulse.require_self_or_system_admin(user_id integer, action text) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF user_id IS DISTINCT FROM pulse.current_user_id() THEN
+        PERFORM pulse.require_system_admin(action);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION pulse.require_self_or_system_admin(integer, text) IS
+    'Raise 42501 unless user_id is the authenticated caller themself, or pulse.require_system_admin(action) passes.';
+
 CREATE FUNCTION users.create_user(email text, display_name text, password_hash text DEFAULT NULL,
                                   is_system_admin boolean DEFAULT false) RETURNS integer
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
@@ -95,9 +113,7 @@ CREATE FUNCTION users.set_password_hash(user_id integer, password_hash text) RET
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF set_password_hash.user_id IS DISTINCT FROM pulse.current_user_id() THEN
-        PERFORM pulse.require_system_admin('set another user''s password');
-    END IF;
+    PERFORM pulse.require_self_or_system_admin(set_password_hash.user_id, 'set another user''s password');
     IF password_hash IS NOT NULL THEN
         PERFORM pulse.check_password_hash(password_hash);
     END IF;
@@ -212,9 +228,7 @@ AS $$
 DECLARE
     n integer;
 BEGIN
-    IF revoke_user_sessions.user_id IS DISTINCT FROM pulse.current_user_id() THEN
-        PERFORM pulse.require_system_admin('revoke another user''s sessions');
-    END IF;
+    PERFORM pulse.require_self_or_system_admin(revoke_user_sessions.user_id, 'revoke another user''s sessions');
     UPDATE users.sessions s SET revoked_at = pg_catalog.now(), revoked_reason = COALESCE(reason, 'revoked')
      WHERE s.user_id = revoke_user_sessions.user_id AND s.revoked_at IS NULL;
     GET DIAGNOSTICS n = ROW_COUNT;

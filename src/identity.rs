@@ -14,6 +14,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
+use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
@@ -21,6 +22,7 @@ use pgrx::{PgSqlErrorCode, Uuid};
 use pulse_core::assertion::{self, Claims};
 use pulse_core::token;
 
+use crate::direct_read::{self, Row, Table};
 use crate::errors::{raise, SqlError};
 use crate::settings;
 
@@ -39,8 +41,9 @@ thread_local! {
     static LOCAL_CALLER: Cell<Option<Caller>> = const { Cell::new(None) };
     /// The last `pulse.identity` assertion verified in this transaction and what it yielded.
     static VERIFIED_ASSERTION: RefCell<Option<(CString, Option<Caller>)>> = const { RefCell::new(None) };
-    /// Prepared, kept plans (SPI_keepplan) for the hot path.
-    static LOOKUP_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    /// The identity key, read once per backend (see `identity_key`).
+    static IDENTITY_KEY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    /// The prepared, kept plan (SPI_keepplan) that records session activity.
     static TOUCH_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
 }
 
@@ -118,6 +121,8 @@ pub fn register_callbacks() {
     unsafe {
         pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
+        // Any relcache invalidation drops the cached key: rare, and refilled at once.
+        pg_sys::CacheRegisterRelcacheCallback(Some(forget_identity_key), pg_sys::Datum::from(0));
     }
 }
 
@@ -181,137 +186,195 @@ pub fn current_caller() -> Option<Caller> {
 /// Check an assertion written by another backend. Any failure is simply "no identity".
 fn verify_foreign_assertion(assertion: &CStr) -> Option<Caller> {
     let text = assertion.to_str().ok()?;
-    let row = as_extension_owner(|| {
-        Spi::get_two::<Vec<u8>, i64>(
-            "SELECT k.key, extract(epoch FROM pg_catalog.now())::bigint FROM pulse.identity_key k",
-        )
-    })
-    .ok()?;
-    let (key, now) = (row.0?, row.1?);
-    let claims = assertion::verify(&key, text, now).ok()?;
-    let session = Uuid::from_bytes(claims.session_id);
+    let key = identity_key()?;
+    let claims = assertion::verify(&key, text, now_unix_seconds(now())).ok()?;
     // The session must still be valid: a replayed assertion dies with its session.
-    let admin = as_extension_owner(|| {
-        Spi::get_one_with_args::<bool>(
-            "SELECT u.is_system_admin
-               FROM users.sessions s JOIN users.users u ON u.user_id = s.user_id
-              WHERE s.session_id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL
-                AND s.expires_at > pg_catalog.now() AND u.is_active AND u.deleted_at IS NULL",
-            &[session.into(), claims.user_id.into()],
-        )
-    })
-    .ok()??;
-    Some(Caller {
+    let session = read_session_by_id(Uuid::from_bytes(claims.session_id))?;
+    let user = read_user(session.user_id)?;
+    let valid = session.user_id == claims.user_id
+        && session.revoked_at.is_none()
+        && session.expires_at > now()
+        && user.usable;
+    valid.then_some(Caller {
         user_id: claims.user_id,
         session_id: claims.session_id,
-        is_system_admin: admin,
+        is_system_admin: user.is_system_admin,
         nest_level: 0,
     })
 }
 
-/// Run `f` with the extension owner's privileges (what SECURITY DEFINER does for SQL
-/// functions), restoring the caller's user id afterwards, also on error.
-fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
-    let owner = Spi::get_one::<pg_sys::Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pulse'",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| raise(IdentityError::Internal("looking up the extension owner")));
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context = 0;
-    // SAFETY: reading and setting the backend's current user id, as fmgr_security_definer does.
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_context
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-    }
-    PgTryBuilder::new(f)
-        .finally(|| unsafe { pg_sys::SetUserIdAndSecContext(saved_user, saved_context) })
-        .execute()
+/// `now()`: the start of the current transaction, in PostgreSQL's microseconds since 2000.
+fn now() -> pg_sys::TimestampTz {
+    // SAFETY: plain read of transaction state.
+    unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }
 }
 
-/// What the session lookup found.
+/// PostgreSQL timestamps count microseconds from 2000-01-01; Unix time starts 946684800 s earlier.
+fn now_unix_seconds(ts: pg_sys::TimestampTz) -> i64 {
+    ts.div_euclid(1_000_000) + 946_684_800
+}
+
+/// The installation's identity key, if present. Cached per backend: any change to
+/// pulse.identity_key fires a statement trigger that invalidates the table's relcache entry
+/// in every backend (`forget_identity_key`), so a rotation takes effect at its commit.
+fn identity_key() -> Option<Vec<u8>> {
+    if let Some(key) = IDENTITY_KEY.with_borrow(Clone::clone) {
+        return Some(key);
+    }
+    let table = Table::open(c"pulse", c"identity_key");
+    let key = table.column(c"key");
+    let mut found = None;
+    table.scan_all(c"identity_key_pkey", |row| {
+        found = row.get::<Vec<u8>>(key);
+        ControlFlow::Break(())
+    });
+    IDENTITY_KEY.with_borrow_mut(|cached| cached.clone_from(&found));
+    found
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_identity_key(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    IDENTITY_KEY.with_borrow_mut(|key| *key = None);
+}
+
+/// What authentication needs of a session row.
 struct SessionRow {
     session_id: Uuid,
     user_id: i32,
-    revoked: bool,
-    expired: bool,
-    idle: bool,
-    active: bool,
-    is_system_admin: bool,
-    touch_due: bool,
-    key: Option<Vec<u8>>,
-    assertion_expiry: i64,
+    expires_at: pg_sys::TimestampTz,
+    revoked_at: Option<pg_sys::TimestampTz>,
+    last_active_at: pg_sys::TimestampTz,
 }
 
-const LOOKUP_SQL: &str = "
-    SELECT s.session_id, s.user_id,
-           s.revoked_at IS NOT NULL,
-           s.expires_at <= pg_catalog.now(),
-           $2 > 0 AND s.last_active_at + pg_catalog.make_interval(secs => $2) <= pg_catalog.now(),
-           u.is_active AND u.deleted_at IS NULL,
-           u.is_system_admin,
-           s.last_active_at + pg_catalog.make_interval(secs => $3) <= pg_catalog.now(),
-           (SELECT k.key FROM pulse.identity_key k),
-           extract(epoch FROM LEAST(s.expires_at, pg_catalog.now() + pg_catalog.make_interval(secs => $4)))::bigint
-      FROM users.sessions s JOIN users.users u ON u.user_id = s.user_id
-     WHERE s.token_hash = $1";
+struct SessionColumns {
+    session_id: i16,
+    user_id: i16,
+    expires_at: i16,
+    revoked_at: i16,
+    last_active_at: i16,
+}
+
+impl SessionColumns {
+    fn of(table: &Table) -> Self {
+        Self {
+            session_id: table.column(c"session_id"),
+            user_id: table.column(c"user_id"),
+            expires_at: table.column(c"expires_at"),
+            revoked_at: table.column(c"revoked_at"),
+            last_active_at: table.column(c"last_active_at"),
+        }
+    }
+
+    fn read(&self, row: &Row) -> Option<SessionRow> {
+        Some(SessionRow {
+            session_id: row.get(self.session_id)?,
+            user_id: row.get(self.user_id)?,
+            expires_at: row.get(self.expires_at)?,
+            revoked_at: row.get(self.revoked_at),
+            last_active_at: row.get(self.last_active_at)?,
+        })
+    }
+}
+
+fn read_session_by_token_hash(token_hash: &[u8; 32]) -> Option<SessionRow> {
+    let table = Table::open(c"users", c"sessions");
+    let columns = SessionColumns::of(&table);
+    let column = table.column(c"token_hash");
+    table
+        .find(
+            c"sessions_token_hash_key",
+            column,
+            pg_sys::F_BYTEAEQ,
+            token_hash.to_vec(),
+            |row| columns.read(row),
+        )
+        .flatten()
+}
+
+fn read_session_by_id(session_id: Uuid) -> Option<SessionRow> {
+    let table = Table::open(c"users", c"sessions");
+    let columns = SessionColumns::of(&table);
+    table
+        .find(
+            c"sessions_pkey",
+            columns.session_id,
+            pg_sys::F_UUID_EQ,
+            session_id,
+            |row| columns.read(row),
+        )
+        .flatten()
+}
+
+/// What authentication needs of a user row.
+struct UserRow {
+    /// Active and not deleted.
+    usable: bool,
+    is_system_admin: bool,
+}
+
+fn read_user(user_id: i32) -> Option<UserRow> {
+    let table = Table::open(c"users", c"users");
+    let (id, active, deleted, admin) = (
+        table.column(c"user_id"),
+        table.column(c"is_active"),
+        table.column(c"deleted_at"),
+        table.column(c"is_system_admin"),
+    );
+    table.find(c"users_pkey", id, pg_sys::F_INT4EQ, user_id, |row| {
+        UserRow {
+            usable: row.get::<bool>(active) == Some(true) && row.get::<i64>(deleted).is_none(),
+            is_system_admin: row.get::<bool>(admin) == Some(true),
+        }
+    })
+}
+
+/// Run `f` with the extension owner's privileges and `search_path = pg_catalog, pg_temp`,
+/// which is what a SECURITY DEFINER function with a pinned search_path gets; restores both
+/// afterwards, also on error. `current_user_id()` cannot itself be SECURITY DEFINER (it is
+/// called in every policy), yet its queries must neither run with the caller's rights nor
+/// resolve an operator the caller planted earlier in their search_path: that operator would
+/// run with the owner's rights.
+fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
+    // SAFETY: the same GUC nesting fmgr_security_definer uses for a function's SET clause;
+    // AtEOXact_GUC below (or transaction abort) pops it.
+    let guc_level = unsafe { pg_sys::NewGUCNestLevel() };
+    set_setting(
+        c"search_path",
+        c"pg_catalog, pg_temp",
+        pg_sys::GucAction::GUC_ACTION_SAVE,
+    );
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context = 0;
+    // SAFETY: reading the backend's current user id, as fmgr_security_definer does.
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
+    PgTryBuilder::new(|| {
+        let owner = Spi::get_one::<pg_sys::Oid>(
+            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pulse'",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| raise(IdentityError::Internal("looking up the extension owner")));
+        // SAFETY: as above; restored in `finally`.
+        unsafe {
+            pg_sys::SetUserIdAndSecContext(
+                owner,
+                saved_context
+                    | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                    | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            )
+        };
+        f()
+    })
+    .finally(|| unsafe {
+        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
+        pg_sys::AtEOXact_GUC(true, guc_level);
+    })
+    .execute()
+}
 
 const TOUCH_SQL: &str = "
     UPDATE users.sessions SET last_active_at = pg_catalog.now()
      WHERE session_id = $1 AND last_active_at < pg_catalog.now()";
-
-fn lookup_session(token_hash: &[u8; 32]) -> Option<SessionRow> {
-    Spi::connect(|client| {
-        let plan_missing = LOOKUP_PLAN.with_borrow(|p| p.is_none());
-        if plan_missing {
-            let plan = client
-                .prepare(
-                    LOOKUP_SQL,
-                    &[
-                        PgBuiltInOids::BYTEAOID.oid(),
-                        PgBuiltInOids::FLOAT8OID.oid(),
-                        PgBuiltInOids::FLOAT8OID.oid(),
-                        PgBuiltInOids::FLOAT8OID.oid(),
-                    ],
-                )
-                .unwrap_or_else(|_| raise(IdentityError::Internal("preparing the session lookup")))
-                .keep();
-            LOOKUP_PLAN.with_borrow_mut(|p| *p = Some(plan));
-        }
-        LOOKUP_PLAN.with_borrow(|plan| {
-            let plan = plan.as_ref().expect("prepared above");
-            let args = [
-                token_hash.to_vec().into(),
-                f64::from(settings::SESSION_IDLE_TIMEOUT.get()).into(),
-                f64::from(settings::SESSION_TOUCH_INTERVAL.get()).into(),
-                f64::from(settings::IDENTITY_ASSERTION_LIFETIME.get()).into(),
-            ];
-            let table = client
-                .select(plan, Some(1), &args)
-                .unwrap_or_else(|_| raise(IdentityError::Internal("looking up the session")));
-            let row = table.into_iter().next()?;
-            let get_bool = |i: usize| row.get::<bool>(i).ok().flatten().unwrap_or(false);
-            Some(SessionRow {
-                session_id: row.get::<Uuid>(1).ok().flatten()?,
-                user_id: row.get::<i32>(2).ok().flatten()?,
-                revoked: get_bool(3),
-                expired: get_bool(4),
-                idle: get_bool(5),
-                active: get_bool(6),
-                is_system_admin: get_bool(7),
-                touch_due: get_bool(8),
-                key: row.get::<Vec<u8>>(9).ok().flatten(),
-                assertion_expiry: row.get::<i64>(10).ok().flatten()?,
-            })
-        })
-    })
-}
 
 fn touch_session(session_id: Uuid) {
     // A read-only transaction or a hot standby cannot write; last_active_at then waits for
@@ -320,42 +383,83 @@ fn touch_session(session_id: Uuid) {
     if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
         return;
     }
-    Spi::connect_mut(|client| {
-        if TOUCH_PLAN.with_borrow(|p| p.is_none()) {
-            let plan = client
-                .prepare_mut(TOUCH_SQL, &[PgBuiltInOids::UUIDOID.oid()])
-                .unwrap_or_else(|_| raise(IdentityError::Internal("preparing the session touch")))
-                .keep();
-            TOUCH_PLAN.with_borrow_mut(|p| *p = Some(plan));
-        }
-        TOUCH_PLAN.with_borrow(|plan| {
-            client
-                .update(
-                    plan.as_ref().expect("prepared above"),
-                    None,
-                    &[session_id.into()],
-                )
-                .unwrap_or_else(|_| raise(IdentityError::Internal("recording session activity")));
-        });
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            if TOUCH_PLAN.with_borrow(|p| p.is_none()) {
+                let plan = client
+                    .prepare_mut(TOUCH_SQL, &[PgBuiltInOids::UUIDOID.oid()])
+                    .unwrap_or_else(|_| {
+                        raise(IdentityError::Internal("preparing the session touch"))
+                    })
+                    .keep();
+                TOUCH_PLAN.with_borrow_mut(|p| *p = Some(plan));
+            }
+            TOUCH_PLAN.with_borrow(|plan| {
+                client
+                    .update(
+                        plan.as_ref().expect("prepared above"),
+                        None,
+                        &[session_id.into()],
+                    )
+                    .unwrap_or_else(|_| {
+                        raise(IdentityError::Internal("recording session activity"))
+                    });
+            });
+        })
     });
 }
 
-/// Publish the signed assertion as a transaction-local setting for other backends.
+/// Publish the signed assertion as the transaction-local setting `pulse.identity`.
+///
+/// Citus forwards to its worker backends only settings made by executing a `SET LOCAL`
+/// statement (with `citus.propagate_set_commands = 'local'`), not those made through
+/// `set_config`; so when Citus is loaded the assertion is set by a statement run through
+/// SPI. Otherwise the direct call is used, which is cheaper. The assertion holds only
+/// `[A-Za-z0-9._-]`, so quoting it is exact.
 fn publish_assertion(assertion: &str) {
+    if citus_loaded() {
+        if !assertion
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            raise(IdentityError::Internal("encoding the assertion"));
+        }
+        Spi::run(&format!("SET LOCAL pulse.identity = '{assertion}'"))
+            .unwrap_or_else(|_| raise(IdentityError::Internal("publishing the assertion")));
+        return;
+    }
     let value = CString::new(assertion)
         .unwrap_or_else(|_| raise(IdentityError::Internal("encoding the assertion")));
-    // SAFETY: set_config_option copies its arguments; GUC_ACTION_LOCAL ends with the transaction.
+    set_setting(
+        c"pulse.identity",
+        &value,
+        pg_sys::GucAction::GUC_ACTION_LOCAL,
+    );
+}
+
+/// Set a user-level setting as SET does: GUC_ACTION_LOCAL lasts until the transaction ends,
+/// GUC_ACTION_SAVE until the enclosing GUC nest level is popped.
+fn set_setting(name: &CStr, value: &CStr, action: pg_sys::GucAction::Type) {
+    // SAFETY: set_config_option copies its arguments and raises on a bad value.
     unsafe {
         pg_sys::set_config_option(
-            c"pulse.identity".as_ptr(),
+            name.as_ptr(),
             value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            action,
             true,
             pg_sys::PGERROR as core::ffi::c_int,
             false,
         );
+    }
+}
+
+/// Whether Citus is loaded in this backend, known by the setting it defines.
+fn citus_loaded() -> bool {
+    // SAFETY: a lookup by name; missing_ok returns NULL instead of raising.
+    unsafe {
+        !pg_sys::GetConfigOption(c"citus.propagate_set_commands".as_ptr(), true, false).is_null()
     }
 }
 
@@ -365,44 +469,54 @@ pub fn authenticate(token_text: &str) -> i32 {
         raise(IdentityError::MalformedToken);
     }
     let hash = token::token_hash(token_text);
-    let Some(row) = lookup_session(&hash) else {
+    let Some((session, user)) = direct_read::with_fresh_snapshot(|| {
+        let session = read_session_by_token_hash(&hash)?;
+        let user = read_user(session.user_id)
+            .unwrap_or_else(|| raise(IdentityError::Internal("reading the session's user")));
+        Some((session, user))
+    }) else {
         raise(IdentityError::UnknownToken)
     };
-    if row.revoked {
-        raise(IdentityError::Revoked);
-    }
-    if row.expired {
-        raise(IdentityError::Expired);
-    }
-    if !row.active {
+    let now = now();
+    let seconds = |s: i32| i64::from(s) * 1_000_000;
+    // A disabled user's sessions are revoked too; say the more useful thing first.
+    if !user.usable {
         raise(IdentityError::UserDisabled);
     }
-    if row.idle {
+    if session.revoked_at.is_some() {
+        raise(IdentityError::Revoked);
+    }
+    if session.expires_at <= now {
+        raise(IdentityError::Expired);
+    }
+    let idle_timeout = settings::SESSION_IDLE_TIMEOUT.get();
+    if idle_timeout > 0 && session.last_active_at + seconds(idle_timeout) <= now {
         raise(IdentityError::IdleTimeout);
     }
-    let key = row
-        .key
-        .unwrap_or_else(|| raise(IdentityError::KeyUnavailable));
-    let session_id = *row.session_id.as_bytes();
+    let key = identity_key().unwrap_or_else(|| raise(IdentityError::KeyUnavailable));
+    let session_id = *session.session_id.as_bytes();
+    let assertion_expiry = session
+        .expires_at
+        .min(now + seconds(settings::IDENTITY_ASSERTION_LIFETIME.get()));
     let claims = Claims {
-        user_id: row.user_id,
+        user_id: session.user_id,
         session_id,
-        expires_at_unix: row.assertion_expiry,
+        expires_at_unix: now_unix_seconds(assertion_expiry),
     };
     let signed =
         assertion::sign(&key, &claims).unwrap_or_else(|_| raise(IdentityError::KeyUnavailable));
-    if row.touch_due {
-        touch_session(row.session_id);
+    if session.last_active_at + seconds(settings::SESSION_TOUCH_INTERVAL.get()) <= now {
+        touch_session(session.session_id);
     }
     publish_assertion(&signed);
     LOCAL_CALLER.set(Some(Caller {
-        user_id: row.user_id,
+        user_id: session.user_id,
         session_id,
-        is_system_admin: row.is_system_admin,
+        is_system_admin: user.is_system_admin,
         // SAFETY: plain read of backend state.
         nest_level: unsafe { pg_sys::GetCurrentTransactionNestLevel() },
     }));
-    row.user_id
+    session.user_id
 }
 
 #[pg_schema]
@@ -410,8 +524,9 @@ mod pulse {
     use super::*;
 
     /// Verify a session token and make its user the caller of the current transaction.
-    #[pg_extern(volatile, parallel_unsafe, security_definer)]
-    #[search_path(pg_catalog, pg_temp)]
+    /// Not SECURITY DEFINER: it reads the session through `direct_read` (no SQL, no
+    /// search_path) and records activity with the owner's rights (`as_extension_owner`).
+    #[pg_extern(volatile, parallel_unsafe)]
     fn authenticate(token: Option<&str>) -> i32 {
         super::authenticate(token.unwrap_or_else(|| raise(IdentityError::MalformedToken)))
     }
@@ -432,6 +547,17 @@ mod pulse {
     #[pg_extern(stable, parallel_restricted)]
     fn current_user_is_system_admin() -> bool {
         current_caller().is_some_and(|c| c.is_system_admin)
+    }
+
+    /// Statement trigger on pulse.identity_key: every backend forgets its cached key when
+    /// this transaction commits (and this one at once).
+    #[pg_trigger]
+    fn identity_key_changed<'a>(
+        trigger: &'a pgrx::PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::PgTriggerError> {
+        // SAFETY: the trigger's relation is open; this queues a relcache invalidation.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
+        Ok(None::<PgHeapTuple<'a, AllocatedByPostgres>>)
     }
 
     /// A fresh session token (256 bits from the server's strong random source).
@@ -466,5 +592,103 @@ mod pulse {
             raise(IdentityError::Internal("reading the strong random source"));
         }
         bytes.to_vec()
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    /// A user with a fresh session, made through the maintenance path; returns the token.
+    fn new_session(email: &str) -> String {
+        Spi::get_one::<String>(&format!(
+            "SELECT token FROM users.open_session(users.create_user('{email}', 'Test'))"
+        ))
+        .unwrap()
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn authenticate_sets_the_local_caller_and_publishes_a_verifiable_assertion() {
+        let token = new_session("a@example.com");
+        let user_id = authenticate(&token);
+        assert_eq!(current_caller().map(|c| c.user_id), Some(user_id));
+        // What another backend would see: no local caller, only the setting.
+        let local = LOCAL_CALLER.take();
+        // As a later statement would: with a snapshot that sees the new session.
+        let foreign = direct_read::with_fresh_snapshot(current_caller)
+            .expect("the published assertion verifies");
+        assert_eq!(foreign.user_id, user_id);
+        assert_eq!(Some(foreign.session_id), local.map(|c| c.session_id));
+        LOCAL_CALLER.set(local);
+    }
+
+    #[pg_test]
+    fn an_assertion_with_a_changed_byte_is_nobody() {
+        let token = new_session("b@example.com");
+        authenticate(&token);
+        let genuine = settings::IDENTITY.get().unwrap().into_string().unwrap();
+        LOCAL_CALLER.set(None);
+        let mut forged = genuine.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        Spi::run(&format!("SET LOCAL pulse.identity = '{forged}'")).unwrap();
+        assert_eq!(direct_read::with_fresh_snapshot(current_caller), None);
+        // The genuine one verifies under the same conditions.
+        Spi::run(&format!("SET LOCAL pulse.identity = '{genuine}'")).unwrap();
+        assert!(direct_read::with_fresh_snapshot(current_caller).is_some());
+    }
+
+    #[pg_test]
+    fn a_caller_established_in_an_aborted_subtransaction_is_forgotten() {
+        let token = new_session("c@example.com");
+        // SAFETY: a subtransaction begun and rolled back around one call, as PL/pgSQL's
+        // exception blocks do.
+        unsafe {
+            let context = pg_sys::CurrentMemoryContext;
+            let owner = pg_sys::CurrentResourceOwner;
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            authenticate(&token);
+            assert!(LOCAL_CALLER.get().is_some());
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+        }
+        assert_eq!(LOCAL_CALLER.get(), None);
+    }
+
+    #[pg_test]
+    fn a_caller_established_before_a_subtransaction_survives_its_abort() {
+        let token = new_session("d@example.com");
+        let user_id = authenticate(&token);
+        // SAFETY: as above.
+        unsafe {
+            let context = pg_sys::CurrentMemoryContext;
+            let owner = pg_sys::CurrentResourceOwner;
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+        }
+        assert_eq!(LOCAL_CALLER.get().map(|c| c.user_id), Some(user_id));
+    }
+
+    #[pg_test(error = "unknown session token")]
+    fn an_unknown_well_formed_token_is_refused() {
+        authenticate(&format!("pulse_{}", "A".repeat(43)));
+    }
+
+    #[pg_test(error = "invalid session token")]
+    fn a_malformed_token_is_refused() {
+        authenticate("pulse_short");
+    }
+
+    #[pg_test]
+    fn unix_time_conversion_matches_postgres() {
+        let from_sql = Spi::get_one::<i64>("SELECT extract(epoch FROM now())::bigint").unwrap();
+        let ours = now_unix_seconds(now());
+        assert!(from_sql.is_some_and(|s| (s - ours).abs() <= 1));
     }
 }

@@ -6,6 +6,8 @@
 
 use pgrx::prelude::*;
 
+pub mod access;
+pub mod direct_read;
 pub mod errors;
 pub mod identity;
 pub mod reference_guard;
@@ -18,6 +20,7 @@ pgrx::pg_module_magic!();
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
     identity::register_callbacks();
+    direct_read::register_callbacks();
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
@@ -55,12 +58,18 @@ extension_sql_file!(
         identity::pulse::current_session_id,
         identity::pulse::current_user_is_system_admin,
         identity::pulse::check_password_hash,
+        identity::pulse::identity_key_changed,
     ]
 );
 extension_sql_file!(
     "../sql/access.sql",
     name = "access",
-    requires = ["identity"]
+    requires = [
+        "identity",
+        access::pulse::caller_project_ids,
+        access::pulse::caller_all_projects_from,
+        access::pulse::caller_is_auditor_sql,
+    ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

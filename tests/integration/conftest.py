@@ -6,6 +6,7 @@ other's rows.
 """
 
 import os
+import sys
 import uuid
 
 import psycopg
@@ -58,6 +59,27 @@ def create_database(with_extension: bool = True) -> Database:
 def drop_database(db: Database) -> None:
     with psycopg.connect(admin_dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+        for role in getattr(db, "roles", ()):
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def create_app_database(auditor: bool = False) -> Database:
+    """A new database with pulse, an application login role granted by
+    pulse.grant_application_role (db.app_role, db.app_dsn) and, if asked, an auditor login
+    role (db.auditor_role, db.auditor_dsn). drop_database removes the roles too."""
+    db = create_database()
+    suffix = uuid.uuid4().hex[:8]
+    db.app_role, db.auditor_role = f"pulse_app_{suffix}", f"pulse_auditor_{suffix}"
+    db.roles = [db.app_role] + ([db.auditor_role] if auditor else [])
+    with db.connect(autocommit=True) as su:
+        su.execute(f"CREATE ROLE {db.app_role} LOGIN")
+        su.execute("SELECT pulse.grant_application_role(%s)", (db.app_role,))
+        if auditor:
+            su.execute(f"CREATE ROLE {db.auditor_role} LOGIN")
+            su.execute("SELECT pulse.grant_auditor_role(%s)", (db.auditor_role,))
+    db.app_dsn = db.dsn.replace("user=postgres", f"user={db.app_role}")
+    db.auditor_dsn = db.dsn.replace("user=postgres", f"user={db.auditor_role}")
+    return db
 
 
 @pytest.fixture
@@ -85,3 +107,10 @@ def populated_db():
     db.ids = ids
     yield db
     drop_database(db)
+
+
+def pytest_terminal_summary(terminalreporter):
+    matrix = sys.modules.get("test_persona_matrix")
+    if matrix is not None and matrix.CELLS_PASSED:
+        terminalreporter.write_line(
+            f"persona matrix: {sum(matrix.CELLS_PASSED)} of {matrix.cell_count()} cells passed")

@@ -179,3 +179,43 @@ def test_per_project_keys_include_project_id(conn):
                                                           AND a.attnum = ANY(i.indkey::int2[]))""",
                      (list(SCHEMAS), list(SCHEMAS)))
     assert offenders == []
+
+
+def pulse_functions(conn, condition: str = "true"):
+    return [r[0] for r in rows(conn, f"""
+        SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = ANY(%s) AND ({condition}) ORDER BY 1""", (list(SCHEMAS),))]
+
+
+def test_function_hygiene(conn):
+    """Security definers pin search_path; nothing is LEAKPROOF; PUBLIC may execute nothing;
+    every function says what it is for."""
+    assert pulse_functions(conn) != []
+    assert pulse_functions(conn, "p.prosecdef AND NOT coalesce(p.proconfig, '{}') @> '{\"search_path=pg_catalog, pg_temp\"}'") == []
+    assert pulse_functions(conn, "p.proleakproof") == []
+    assert pulse_functions(conn, "has_function_privilege('public', p.oid, 'EXECUTE')") == []
+    assert pulse_functions(conn, "obj_description(p.oid, 'pg_proc') IS NULL") == []
+
+
+def test_schemas_grant_usage_only(conn):
+    assert rows(conn, """
+        SELECT n.nspname, a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a
+         WHERE n.nspname = ANY(%s) AND a.grantee <> n.nspowner AND a.privilege_type <> 'USAGE'""",
+                (list(SCHEMAS),)) == []
+
+
+def test_every_column_a_policy_compares_leads_an_index(conn):
+    """Policies filter on project_id, owner_id or user_id; each must be the first column of
+    an index of its table, or the policy turns listings into sequential scans."""
+    policies = rows(conn, """
+        SELECT p.schemaname || '.' || p.tablename, a.attname
+          FROM pg_policies p
+          JOIN pg_attribute a ON a.attrelid = (p.schemaname || '.' || p.tablename)::regclass AND a.attnum > 0
+         WHERE p.schemaname = ANY(%s)
+           AND concat_ws(' ', p.qual, p.with_check) ~ ('(^|[^a-z_.])' || a.attname || ' (=|BETWEEN)')""",
+                    (list(SCHEMAS),))
+    assert {column for _, column in policies} == {"project_id", "owner_id", "user_id"}
+    unindexed = [(table, column) for table, column in policies if rows(conn, """
+        SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = %s::regclass AND a.attname = %s""", (table, column)) == []]
+    assert unindexed == []

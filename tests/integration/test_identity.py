@@ -5,18 +5,15 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import admin_dsn, create_database, drop_database
+from conftest import admin_dsn, create_app_database, drop_database
 from populate import ARGON2ID, BCRYPT
 
 
 @pytest.fixture(scope="module")
 def env():
     """A database with an application role and a few users with sessions."""
-    db = create_database()
-    app_role = "pulse_app_" + uuid.uuid4().hex[:8]
+    db = create_app_database()
     with db.connect(autocommit=True) as su:
-        su.execute(f"CREATE ROLE {app_role} LOGIN")
-        su.execute("SELECT pulse.grant_application_role(%s)", (app_role,))
         ids = {}
         ids["alice"] = su.execute("SELECT users.create_user('alice@example.com', 'Alice', %s, true)", (ARGON2ID,)).fetchone()[0]
         ids["bob"] = su.execute("SELECT users.create_user('bob@example.com', 'Bob', %s)", (BCRYPT,)).fetchone()[0]
@@ -25,12 +22,9 @@ def env():
             sid, token, _ = su.execute("SELECT * FROM users.open_session(%s, user_agent => 'pytest')", (ids[name],)).fetchone()
             tokens[name] = token
             ids[name + "_session"] = sid
-    db.app_dsn = admin_dsn(db.name).replace("user=postgres", f"user={app_role}")
-    db.ids, db.tokens, db.app_role = ids, tokens, app_role
+    db.ids, db.tokens = ids, tokens
     yield db
     drop_database(db)
-    with psycopg.connect(admin_dsn(), autocommit=True) as su:
-        su.execute(f"DROP ROLE IF EXISTS {app_role}")
 
 
 def app(env) -> psycopg.Connection:
@@ -122,7 +116,7 @@ def test_disabling_a_user_revokes_sessions_and_refuses_them(env):
         with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match="user is disabled"):
             su.execute("SELECT * FROM users.open_session(%s)", (uid,))
     with app(env) as conn:
-        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match="session has been revoked"):
+        with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match="user is disabled"):
             conn.execute("SELECT pulse.authenticate(%s)", (token,))
 
 
@@ -222,3 +216,112 @@ def test_application_role_must_not_bypass_rls(env):
     with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="bypasses row-level security"):
             su.execute("SELECT pulse.grant_application_role('postgres')")
+
+
+def test_hostile_search_path_and_planted_operators_change_nothing(env):
+    """Operators and functions planted ahead of pg_catalog neither forge an identity nor run
+    with pulse's rights: the replay check of an assertion, the session lookup and the
+    policies all resolve names in pg_catalog only."""
+    revoked_sid, revoked_token = session_for(env, "bob")
+    _, token = session_for(env, "bob")
+    with app(env) as conn:
+        conn.execute("SELECT pulse.authenticate(%s)", (revoked_token,))
+        replayed = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+        conn.execute("SELECT users.revoke_session(%s)", (revoked_sid,))
+        conn.commit()
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        genuine = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+        conn.commit()
+
+    schema = "evil_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
+        su.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {env.app_role}")
+    with app(env) as conn:
+        conn.execute(f"""
+            CREATE TABLE {schema}.calls (who name);
+            GRANT INSERT ON {schema}.calls TO PUBLIC;
+            CREATE FUNCTION {schema}.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT 'epoch'::timestamptz $$;
+            CREATE FUNCTION {schema}.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT $1 $$;
+        """)
+        for i, (op, typ) in enumerate((("=", "uuid"), ("=", "integer"), ("=", "bytea"), (">", "timestamptz"),
+                                       ("<=", "timestamptz"), ("=", "name"), ("=", "bigint"))):
+            conn.execute(f"""CREATE FUNCTION {schema}.yes{i}({typ}, {typ}) RETURNS boolean LANGUAGE plpgsql AS $$
+                                 BEGIN INSERT INTO {schema}.calls VALUES (current_user); RETURN true; END $$""")
+            conn.execute(f"CREATE OPERATOR {schema}.{op} (LEFTARG = {typ}, RIGHTARG = {typ}, FUNCTION = {schema}.yes{i})")
+        conn.commit()
+        conn.execute(f"SET search_path = {schema}, pg_catalog, pg_temp")
+
+        # A replayed assertion of a revoked session: still nobody.
+        conn.execute("SELECT set_config('pulse.identity', %s, true)", (replayed,))
+        assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (None,)
+        conn.rollback()
+        # A genuine assertion of a plain user: not promoted to system administrator.
+        conn.execute("SELECT set_config('pulse.identity', %s, true)", (genuine,))
+        assert conn.execute("SELECT pulse.current_user_id(), pulse.current_user_is_system_admin()").fetchone() == (
+            env.ids["bob"], False)
+        conn.rollback()
+        # The session lookup is unmoved: unknown and revoked tokens are refused as before.
+        for bad, message in (("pulse_" + "A" * 43, "unknown session token"), (revoked_token, "session has been revoked")):
+            with pytest.raises(psycopg.errors.InvalidAuthorizationSpecification, match=message):
+                conn.execute("SELECT pulse.authenticate(%s)", (bad,))
+            conn.rollback()
+        assert conn.execute("SELECT pulse.authenticate(%s)", (token,)).fetchone() == (env.ids["bob"],)
+        assert conn.execute("SELECT count(*) FROM users.sessions WHERE user_id <> %s", (env.ids["bob"],)).fetchone() == (0,)
+        conn.rollback()
+
+    with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
+        # The planted operators may have run for the attacker's own queries, never as anyone else.
+        callers = {r[0] for r in su.execute(f"SELECT DISTINCT who FROM {schema}.calls")}
+        assert callers <= {env.app_role}
+        su.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_with_citus_loaded_the_assertion_is_set_by_a_set_local_statement(env):
+    """Citus forwards to its workers only settings made by an executed SET LOCAL. Citus
+    defines citus.propagate_set_commands; a placeholder of that name makes pulse take the
+    same path, which pg_stat_statements (track = all) then sees as a statement of its own."""
+    _, token = session_for(env, "bob")
+    with psycopg.connect(admin_dsn(env.name)) as su:
+        if su.execute("SELECT current_setting('shared_preload_libraries') ~ 'pg_stat_statements'").fetchone() != (True,):
+            pytest.fail("the test cluster must preload pg_stat_statements (scripts/test.sh does)")
+        su.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        su.commit()
+        su.execute("SET pg_stat_statements.track = 'all'")
+        su.commit()
+
+        def set_local_statements(citus: bool) -> int:
+            su.execute("SELECT pg_stat_statements_reset()")
+            if citus:
+                su.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+            assert su.execute("SELECT pulse.authenticate(%s)", (token,)).fetchone() == (env.ids["bob"],)
+            assertion = su.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+            count = su.execute("SELECT count(*) FROM pg_stat_statements WHERE query = %s",
+                               (f"SET LOCAL pulse.identity = '{assertion}'",)).fetchone()[0]
+            su.rollback()
+            return count
+
+        assert set_local_statements(citus=True) == 1
+        assert set_local_statements(citus=False) == 0
+
+
+def test_rotating_the_key_takes_effect_in_every_backend_at_once(env):
+    """Backends cache the identity key; a rotation committed elsewhere must still reach them."""
+    _, token = session_for(env, "bob")
+    with app(env) as conn:
+        def caller_with(assertion):
+            conn.execute("SELECT set_config('pulse.identity', %s, true)", (assertion,))
+            caller = conn.execute("SELECT pulse.current_user_id()").fetchone()[0]
+            conn.rollback()
+            return caller
+
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        old = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+        conn.commit()
+        assert caller_with(old) == env.ids["bob"]
+        with psycopg.connect(admin_dsn(env.name), autocommit=True) as su:
+            su.execute("SELECT pulse.rotate_identity_key()")
+        assert caller_with(old) is None
+        conn.execute("SELECT pulse.authenticate(%s)", (token,))
+        new = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
+        conn.commit()
+        assert new != old and caller_with(new) == env.ids["bob"]
