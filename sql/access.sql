@@ -49,7 +49,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['projects.projects', 'projects.project_member', 'projects.project_feature',
                              'projects.project_tech_stack', 'projects.project_tag', 'projects.project_decision_log',
                              'projects.decision_feature', 'projects.decision_document', 'documents.documents',
-                             'audit.project_history', 'audit.document_history'] LOOP
+                             'audit.project_history', 'audit.document_history', 'audit.project_chain',
+                             'audit.document_chain'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('CREATE POLICY read ON %s FOR SELECT USING (%s%s)', t, pg_catalog.format(holds, 'read'),
                                   -- The owner sees a new project also in INSERT ... RETURNING,
@@ -142,7 +143,9 @@ COMMENT ON FUNCTION projects.enforce_project_rules() IS
     'Trigger on projects.projects: permission checks for soft delete, restore and ownership transfer; makes a new project''s owner its first member.';
 CREATE TRIGGER enforce_project_rules BEFORE UPDATE ON projects.projects
     FOR EACH ROW EXECUTE FUNCTION projects.enforce_project_rules();
-CREATE TRIGGER add_owner_membership AFTER INSERT ON projects.projects
+-- Named to fire after history_capture (triggers fire in name order): the project's
+-- creation is version 1 of its history, the owner's membership version 2.
+CREATE TRIGGER owner_membership AFTER INSERT ON projects.projects
     FOR EACH ROW EXECUTE FUNCTION projects.enforce_project_rules();
 
 -- Membership rules: nobody grants a role above their own, nobody raises their own role, and

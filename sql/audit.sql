@@ -113,5 +113,37 @@ COMMENT ON COLUMN audit.document_history.transaction_id IS 'Transaction that mad
 COMMENT ON COLUMN audit.document_history.prev_hash IS 'row_hash of the previous version of the same document; NULL for version 1.';
 COMMENT ON COLUMN audit.document_history.row_hash IS 'SHA-256 over prev_hash and the canonical encoding of this row.';
 
+-- Where each entity's chain ends: its last version and that row's hash (src/history/chain.rs).
+-- The head serializes nothing by itself (an entity lock does); it anchors the chain's end,
+-- so that removing the last history row is found like any other edit.
+CREATE TABLE audit.project_chain (
+    project_id  bigint PRIMARY KEY,
+    version     integer NOT NULL,
+    row_hash    bytea NOT NULL,
+    CONSTRAINT project_chain_version_positive CHECK (version >= 1),
+    CONSTRAINT project_chain_row_hash_sha256 CHECK (octet_length(row_hash) = 32)
+);
+COMMENT ON TABLE audit.project_chain IS 'Head of each project''s history hash chain: the last version and its row hash.';
+COMMENT ON COLUMN audit.project_chain.project_id IS 'The project.';
+COMMENT ON COLUMN audit.project_chain.version IS 'Version of the project''s last history row.';
+COMMENT ON COLUMN audit.project_chain.row_hash IS 'row_hash of that row.';
+
+CREATE TABLE audit.document_chain (
+    project_id   bigint NOT NULL,
+    document_id  bigint NOT NULL,
+    version      integer NOT NULL,
+    row_hash     bytea NOT NULL,
+    PRIMARY KEY (project_id, document_id),
+    CONSTRAINT document_chain_version_positive CHECK (version >= 1),
+    CONSTRAINT document_chain_row_hash_sha256 CHECK (octet_length(row_hash) = 32)
+);
+COMMENT ON TABLE audit.document_chain IS 'Head of each document''s history hash chain: the last version and its row hash.';
+COMMENT ON COLUMN audit.document_chain.project_id IS 'The project of the document.';
+COMMENT ON COLUMN audit.document_chain.document_id IS 'The document.';
+COMMENT ON COLUMN audit.document_chain.version IS 'Version of the document''s last history row.';
+COMMENT ON COLUMN audit.document_chain.row_hash IS 'row_hash of that row.';
+
 SELECT pg_catalog.pg_extension_config_dump('audit.project_history', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.document_history', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.project_chain', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.document_chain', '');

@@ -66,7 +66,7 @@ BEGIN
                                    users.set_user_active(integer, boolean),
                                    users.open_session(integer, interval, inet, text, jsonb), users.revoke_session(uuid, text),
                                    users.revoke_user_sessions(integer, text), users.active_sessions(integer),
-                                   users.purge_expired_sessions(interval) TO %I', role_name);
+                                   users.purge_expired_sessions(interval), pulse.set_change_reason(text) TO %I', role_name);
     -- Row-level security decides which rows each write may touch.
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', pulse.reference_table_list(), role_name);
@@ -81,10 +81,11 @@ CREATE FUNCTION pulse.grant_auditor_role(role_name name) RETURNS void
 AS $$
 BEGIN
     PERFORM pulse.grant_reader_privileges(role_name);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit.verify() TO %I', role_name);
     INSERT INTO pulse.auditor_role (role_name) VALUES (grant_auditor_role.role_name) ON CONFLICT DO NOTHING;
 END
 $$;
 COMMENT ON FUNCTION pulse.grant_auditor_role(name) IS
-    'Grant an existing role read-only access to every pulse row (history included) without a session; credentials stay hidden.';
+    'Grant an existing role read-only access to every pulse row (history included) without a session, and audit.verify(); credentials stay hidden.';
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse, users, projects, documents, audit FROM PUBLIC;

@@ -72,6 +72,23 @@ pub fn with_fresh_snapshot<T>(f: impl FnOnce() -> T) -> T {
     unsafe {
         pg_sys::CommandCounterIncrement();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        // Under REPEATABLE READ the transaction snapshot predates this command.
+        pg_sys::UpdateActiveSnapshotCommandId();
+    }
+    let result = f();
+    // SAFETY: pops what was pushed above.
+    unsafe { pg_sys::PopActiveSnapshot() };
+    result
+}
+
+/// Run `f` under the newest snapshot: it also sees what transactions that committed after
+/// this one began wrote. The hash chain reads its head so, after taking the entity's lock.
+pub fn with_latest_snapshot<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: as in with_fresh_snapshot.
+    unsafe {
+        pg_sys::CommandCounterIncrement();
+        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
+        pg_sys::UpdateActiveSnapshotCommandId();
     }
     let result = f();
     // SAFETY: pops what was pushed above.
@@ -123,23 +140,40 @@ impl Table {
         value: T,
         visit: impl FnMut(&Row) -> ControlFlow<()>,
     ) {
-        let index_oid = self.index(index);
         let datum = value
             .into_datum()
             .unwrap_or_else(|| raise(IdentityError::Internal("building a scan key")));
-        let mut key = pg_sys::ScanKeyData::default();
-        // SAFETY: initialising a scan key on a heap attribute number, as systable_beginscan
-        // expects (it maps it to the index column).
-        unsafe {
-            pg_sys::ScanKeyInit(
-                &mut key,
-                column,
-                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-                pg_sys::Oid::from(equal),
-                datum,
-            );
-        }
-        self.scan(index_oid, &mut [key], visit);
+        self.scan_keys(index, &[(column, equal, datum)], visit);
+    }
+
+    /// Visit the rows matching every (column, equality function, value) key, through
+    /// `index`, whose leading columns they must be.
+    pub fn scan_keys(
+        &self,
+        index: &'static CStr,
+        keys: &[(i16, u32, pg_sys::Datum)],
+        visit: impl FnMut(&Row) -> ControlFlow<()>,
+    ) {
+        let index_oid = self.index(index);
+        let mut scan_keys: Vec<pg_sys::ScanKeyData> = keys
+            .iter()
+            .map(|&(column, equal, datum)| {
+                let mut key = pg_sys::ScanKeyData::default();
+                // SAFETY: initialising a scan key on a heap attribute number, as
+                // systable_beginscan expects (it maps it to the index column).
+                unsafe {
+                    pg_sys::ScanKeyInit(
+                        &mut key,
+                        column,
+                        pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                        pg_sys::Oid::from(equal),
+                        datum,
+                    );
+                }
+                key
+            })
+            .collect();
+        self.scan(index_oid, &mut scan_keys, visit);
     }
 
     /// Visit every row of a small table (roles, auditors, the key), in `index` order: a
@@ -222,6 +256,11 @@ pub struct Row {
 }
 
 impl Row {
+    /// The tuple and its descriptor, valid until the scan moves on.
+    pub fn raw(&self) -> (pg_sys::HeapTuple, pg_sys::TupleDesc) {
+        (self.tuple, self.desc)
+    }
+
     /// Column `attnum` as `T`; None when NULL.
     pub fn get<T: FromDatum>(&self, attnum: i16) -> Option<T> {
         let mut is_null = false;

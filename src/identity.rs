@@ -334,7 +334,7 @@ fn read_user(user_id: i32) -> Option<UserRow> {
 /// called in every policy), yet its queries must neither run with the caller's rights nor
 /// resolve an operator the caller planted earlier in their search_path: that operator would
 /// run with the owner's rights.
-fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
+pub(crate) fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
     // SAFETY: the same GUC nesting fmgr_security_definer uses for a function's SET clause;
     // AtEOXact_GUC below (or transaction abort) pops it.
     let guc_level = unsafe { pg_sys::NewGUCNestLevel() };

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 pub mod access;
 pub mod direct_read;
 pub mod errors;
+pub mod history;
 pub mod identity;
 pub mod reference_guard;
 pub mod settings;
@@ -21,6 +22,7 @@ pub extern "C-unwind" fn _PG_init() {
     settings::register();
     identity::register_callbacks();
     direct_read::register_callbacks();
+    history::register_callbacks();
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
@@ -69,6 +71,22 @@ extension_sql_file!(
         access::pulse::caller_project_ids,
         access::pulse::caller_all_projects_from,
         access::pulse::caller_is_auditor_sql,
+    ]
+);
+extension_sql_file!(
+    "../sql/history.sql",
+    name = "history",
+    requires = [
+        "access",
+        history::pulse::set_change_reason,
+        history::capture::audit::capture_project,
+        history::capture::audit::capture_project_link,
+        history::capture::audit::flush_project_links,
+        history::capture::audit::capture_document,
+        history::chain::audit::seal_history_row,
+        history::chain::audit::verify,
+        history::guard::audit::refuse_history_change,
+        history::guard::audit::refuse_truncate,
     ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -17,6 +17,8 @@ pub static SESSION_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(30 * 6
 pub static SESSION_TOUCH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
 /// Lifetime of the signed identity assertion, in seconds.
 pub static IDENTITY_ASSERTION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(600);
+/// Whether every change to audited data needs `pulse.set_change_reason()` first.
+pub static REQUIRE_CHANGE_REASON: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// The signed identity assertion of the current transaction (set by `pulse.authenticate`).
 pub static IDENTITY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
@@ -60,6 +62,14 @@ pub fn register() {
         24 * 3600,
         GucContext::Suset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"pulse.require_change_reason",
+        c"Refuse changes to audited data unless the transaction gave a reason.",
+        c"The reason is given with pulse.set_change_reason(text) and recorded in every history row of the transaction.",
+        &REQUIRE_CHANGE_REASON,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"pulse.identity",

@@ -2,6 +2,9 @@
 //! The extension crate (`pulse`, at the repository root) wraps these in SQL functions.
 
 pub mod assertion;
+pub mod chain;
 pub mod phc;
+pub mod snapshot_diff;
+pub mod timestamp;
 pub mod token;
 pub mod uuid_text;

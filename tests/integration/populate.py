@@ -100,19 +100,13 @@ def populate(conn: psycopg.Connection) -> dict:
     conn.execute("INSERT INTO projects.decision_document (project_id, decision_id, document_id) VALUES (%s, %s, %s)",
                  (p, ids["decision"], ids["document"]))
 
-    h1 = hashlib.sha256(b"v1").digest()
-    conn.execute("""INSERT INTO audit.project_history (project_id, version, operation, project_version, owner_id, priority_id,
-                                                       phase_id, snapshot, changed_columns, change_summary, reason, changed_by,
-                                                       session_id, row_hash)
-                    VALUES (%s, 1, 'INSERT', 1, %s, 1, 1, '{"name": "Apollo"}', '{name}', 'created', 'kick-off', %s, %s, %s)""",
-                 (p, ids["alice"], ids["alice"], ids["session"], h1))
-    conn.execute("""INSERT INTO audit.project_history (project_id, version, operation, snapshot, change_summary, prev_hash, row_hash)
-                    VALUES (%s, 2, 'UPDATE', '{"name": "Apollo 11"}', 'name: Apollo → Apollo 11', %s, %s)""",
-                 (p, h1, hashlib.sha256(b"v2").digest()))
-    conn.execute("""INSERT INTO audit.document_history (project_id, document_id, version, operation, document_version,
-                                                        uploaded_by, priority_id, phase_id, checksum_sha256, snapshot,
-                                                        change_summary, changed_by, session_id, row_hash)
-                    VALUES (%s, %s, 1, 'INSERT', 1, %s, 1, 1, %s, '{"title": "Spec"}', 'registered', %s, %s, %s)""",
-                 (p, ids["document"], ids["bob"], sha256_hex(content), ids["bob"], ids["session"], h1))
+    # History writes itself; one change is made by an authenticated user with a reason, so
+    # that changed_by, session_id and reason are set somewhere.
+    conn.commit()
+    token = one(conn, "SELECT token FROM users.open_session(%s)", (ids["bob"],))
+    conn.execute("SELECT pulse.authenticate(%s)", (token,))
+    conn.execute("SELECT pulse.set_change_reason('kick-off')")
+    conn.execute("UPDATE projects.projects SET description = 'First crewed landing' WHERE project_id = %s", (p,))
+    conn.execute("UPDATE documents.documents SET title = 'Spec v2' WHERE document_id = %s", (ids["document"],))
     conn.commit()
     return ids

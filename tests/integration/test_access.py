@@ -31,8 +31,6 @@ def env():
                        (ids[project], ids[owner]))
             su.execute("""INSERT INTO projects.project_tag (project_id, tag_id)
                           SELECT %s, tag_id FROM pulse.tag_reference WHERE code = 'legacy'""", (ids[project],))
-            su.execute("""INSERT INTO audit.project_history (project_id, version, operation, snapshot, change_summary, row_hash)
-                          VALUES (%s, 1, 'INSERT', '{}', 'created', sha256('x'))""", (ids[project],))
         for name, role in (("maintainer", "maintainer"), ("editor", "editor"), ("viewer", "viewer")):
             su.execute("""INSERT INTO projects.project_member (project_id, user_id, access_role_id)
                           SELECT %s, %s, access_role_id FROM pulse.access_role_reference WHERE code = %s""",
@@ -74,7 +72,9 @@ def test_rows_are_visible_exactly_to_members(env, table, persona):
 def test_auditor_sees_everything_without_a_session(env):
     with psycopg.connect(env.auditor_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM projects.projects").fetchone() == (2,)
-        assert conn.execute("SELECT count(*) FROM audit.project_history").fetchone() == (2,)
+        with psycopg.connect(env.dsn) as su:
+            history = su.execute("SELECT count(*) FROM audit.project_history").fetchone()
+        assert history[0] > 2 and conn.execute("SELECT count(*) FROM audit.project_history").fetchone() == history
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE projects.projects SET description = 'x'")
 

@@ -55,6 +55,8 @@ ENTITIES = {
 SUPPORT_TABLES = {
     "pulse.identity_key": ["singleton", "key", "created_at"],
     "pulse.auditor_role": ["role_name", "granted_at"],
+    "audit.project_chain": ["project_id", "version", "row_hash"],
+    "audit.document_chain": ["project_id", "document_id", "version", "row_hash"],
 }
 # Not dumped on purpose: a restored database generates an identity key of its own.
 NOT_DUMPED = {"pulse.identity_key"}

@@ -1,6 +1,7 @@
 """A populated database survives pg_dump / pg_restore into a new database: identical rows,
 no duplicated built-in reference rows, and sequences that continue without collisions."""
 
+import os
 import subprocess
 
 import pytest
@@ -25,10 +26,17 @@ def contents(conn):
     return out
 
 
-def run(tool, *args):
-    result = subprocess.run([pg_bin(tool), *args], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+def run(tool, *args, env=None, check=True):
+    result = subprocess.run([pg_bin(tool), *args], capture_output=True, text=True,
+                            env=None if env is None else {**os.environ, **env})
+    if check:
+        assert result.returncode == 0, result.stderr
     return result
+
+
+# How pulse is restored (README, "Backup and restore"): with triggers off, so that restoring
+# the audited tables records nothing new and history comes back exactly as it was.
+REPLICA = {"PGOPTIONS": "-c session_replication_role=replica"}
 
 
 @pytest.fixture
@@ -40,7 +48,7 @@ def restored(populated_db, tmp_path):
     assert dumped.stderr == "", "pg_dump warned: " + dumped.stderr
     target = create_database(with_extension=False)
     try:
-        run("pg_restore", *common, "--exit-on-error", "-d", target.name, str(dump))
+        run("pg_restore", *common, "--exit-on-error", "-d", target.name, str(dump), env=REPLICA)
         yield target
     finally:
         drop_database(target)
@@ -88,3 +96,25 @@ def test_builtin_rows_are_not_duplicated(restored):
     with restored.connect() as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT code) FROM pulse.access_role_reference").fetchone() == (4, 4)
         assert conn.execute("SELECT count(*) FROM pulse.tag_reference WHERE NOT is_builtin").fetchone() == (1,)
+
+
+def test_history_still_verifies_after_restore(restored):
+    with restored.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM audit.project_history").fetchone()[0] > 0
+        assert conn.execute("SELECT * FROM audit.verify()").fetchall() == []
+
+
+def test_a_restore_with_triggers_on_fails_loudly(populated_db, tmp_path):
+    """Without session_replication_role = replica the restore would write history of its
+    own; the history tables refuse rows that pulse's capture did not write."""
+    info = populated_db.conninfo()
+    common = ["-h", info["host"], "-p", info["port"], "-U", info["user"]]
+    dump = tmp_path / "pulse.dump"
+    run("pg_dump", *common, "-Fc", "-f", str(dump), populated_db.name)
+    target = create_database(with_extension=False)
+    try:
+        result = run("pg_restore", *common, "--exit-on-error", "-d", target.name, str(dump), check=False)
+        assert result.returncode != 0
+        assert "history rows are written only by pulse's capture triggers" in result.stderr
+    finally:
+        drop_database(target)

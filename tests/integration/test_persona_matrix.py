@@ -126,6 +126,18 @@ OPERATIONS = {
         "update": "UPDATE audit.document_history SET change_summary = change_summary WHERE project_id = {P}",
         "delete": "DELETE FROM audit.document_history WHERE project_id = {P}",
     },
+    "audit.project_chain": {
+        "select": "SELECT count(*) FROM audit.project_chain WHERE project_id = {P}",
+        "insert": "INSERT INTO audit.project_chain (project_id, version, row_hash) VALUES (0, 1, sha256('x'))",
+        "update": "UPDATE audit.project_chain SET version = version WHERE project_id = {P}",
+        "delete": "DELETE FROM audit.project_chain WHERE project_id = {P}",
+    },
+    "audit.document_chain": {
+        "select": "SELECT count(*) FROM audit.document_chain WHERE project_id = {P}",
+        "insert": "INSERT INTO audit.document_chain (project_id, document_id, version, row_hash) VALUES (0, 0, 1, sha256('x'))",
+        "update": "UPDATE audit.document_chain SET version = version WHERE project_id = {P}",
+        "delete": "DELETE FROM audit.document_chain WHERE project_id = {P}",
+    },
     "pulse.identity_key": {
         "select": "SELECT count(*) FROM pulse.identity_key",
         "insert": "INSERT INTO pulse.identity_key (singleton, key) VALUES (false, sha256('x'))",
@@ -207,6 +219,14 @@ audit.document_history    select  none rows rows rows rows rows none none none n
 audit.document_history    insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 audit.document_history    update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 audit.document_history    delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.project_chain       select  none rows rows rows rows rows none none none none
+audit.project_chain       insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.project_chain       update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.project_chain       delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.document_chain      select  none rows rows rows rows rows none none none none
+audit.document_chain      insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.document_chain      update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.document_chain      delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        select  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -267,6 +287,15 @@ SELECT projects.enforce_membership_rules()              | 42501 42501 42501 4250
 SELECT users.revoke_sessions_on_credential_change()     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.reference_guard()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.identity_key_changed()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.set_change_reason('because')               | ok ok ok ok ok ok ok ok ok ok
+SELECT count(*) >= 0 FROM audit.verify()                | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.capture_project()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.capture_project_link()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.flush_project_links()                      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.capture_document()                         | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.seal_history_row()                         | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.refuse_history_change()                    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.refuse_truncate()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 """
 
 
@@ -364,11 +393,6 @@ def world():
                        (pid, decisions[0], features[0]))
             su.execute("INSERT INTO projects.decision_document (project_id, decision_id, document_id) VALUES (%s, %s, %s)",
                        (pid, decisions[0], docs[0]))
-            su.execute("""INSERT INTO audit.project_history (project_id, version, operation, snapshot, change_summary, row_hash)
-                          VALUES (%s, 1, 'INSERT', '{}', 'created', sha256('x'))""", (pid,))
-            su.execute("""INSERT INTO audit.document_history (project_id, document_id, version, operation, snapshot,
-                                                              change_summary, row_hash)
-                          VALUES (%s, %s, 1, 'INSERT', '{}', 'created', sha256('x'))""", (pid, docs[0]))
             if project == "P":
                 ids.update(decision=decisions[0], decision_spare=decisions[1], doc=docs[0], doc_spare=docs[1])
     db.ids, db.tokens, db.sessions = ids, tokens, sessions

@@ -1,0 +1,454 @@
+//! The triggers that record every change of a project (its row and its link sets) and of a
+//! document, one history row per change, attributed to the authenticated session.
+//!
+//! - `projects.projects` and `documents.documents`: an AFTER ROW trigger compares the old
+//!   and new snapshots; an UPDATE that changes nothing but bookkeeping writes nothing.
+//! - Link tables (features, tech stack, tags, members, decisions): an AFTER ROW trigger
+//!   collects the added and removed elements per project, and an AFTER STATEMENT trigger
+//!   writes one project version per statement ("tags +Security −Legacy").
+//!
+//! Row triggers fire for every way rows change: multi-row statements, `INSERT ... ON
+//! CONFLICT`, `MERGE`, `COPY`. History is written in the same transaction, so a rolled-back
+//! transaction leaves none.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::{PgTriggerError, Uuid};
+use pulse_core::snapshot_diff::{changed_fields, diff, summary, FieldChange};
+use serde_json::{Map, Value};
+
+use super::chain::{lock_entity, Chain};
+use super::snapshot::{self, link_element, link_set_of_table, RawRow};
+use super::{change_reason, writing_history, HistoryError};
+use crate::direct_read::{self, Table};
+use crate::errors::raise;
+use crate::identity::{as_extension_owner, current_caller};
+
+/// Fields every write touches; they never make a change on their own.
+const BOOKKEEPING: &[&str] = &["updated_at", "updated_by"];
+
+/// Added and removed elements of one link set.
+#[derive(Default)]
+struct SetDelta {
+    added: Vec<Value>,
+    removed: Vec<Value>,
+}
+
+thread_local! {
+    /// Link changes of the statements in progress: project -> set -> delta.
+    static PENDING_LINKS: RefCell<BTreeMap<i64, BTreeMap<&'static str, SetDelta>>> =
+        const { RefCell::new(BTreeMap::new()) };
+    static INSERT_PROJECT_HISTORY: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static INSERT_DOCUMENT_HISTORY: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static LAST_PROJECT_SNAPSHOT: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+}
+
+pub fn forget_pending() {
+    PENDING_LINKS.with_borrow_mut(BTreeMap::clear);
+}
+
+/// What one history row says, before the chain seals it.
+pub struct Record {
+    pub operation: &'static str,
+    pub snapshot: Map<String, Value>,
+    pub changed_columns: Vec<String>,
+    pub summary: String,
+}
+
+impl Record {
+    fn new(operation: &'static str, snapshot: Map<String, Value>, changes: &[FieldChange]) -> Self {
+        let described = summary(changes);
+        let summary = match operation {
+            "INSERT" => "created".to_owned(),
+            "DELETE" => "deleted".to_owned(),
+            "SOFT_DELETE" | "RESTORE" => {
+                // The deletion columns are the operation itself; name anything else that changed.
+                let others: Vec<FieldChange> = changes
+                    .iter()
+                    .filter(|c| c.field != "deleted_at" && c.field != "deleted_by")
+                    .cloned()
+                    .collect();
+                let verb = if operation == "RESTORE" {
+                    "restored"
+                } else {
+                    "soft-deleted"
+                };
+                if others.is_empty() {
+                    verb.to_owned()
+                } else {
+                    format!("{verb}; {}", summary(&others))
+                }
+            }
+            _ => described,
+        };
+        let changed_columns = match operation {
+            "INSERT" => snapshot
+                .iter()
+                .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            "DELETE" => Vec::new(),
+            _ => changed_fields(changes),
+        };
+        Self {
+            operation,
+            snapshot,
+            changed_columns,
+            summary,
+        }
+    }
+}
+
+fn operation_of_update(old: &Map<String, Value>, new: &Map<String, Value>) -> &'static str {
+    let deleted = |m: &Map<String, Value>| m.get("deleted_at").is_some_and(|v| !v.is_null());
+    match (deleted(old), deleted(new)) {
+        (false, true) => "SOFT_DELETE",
+        (true, false) => "RESTORE",
+        _ => "UPDATE",
+    }
+}
+
+fn field_i32(snapshot: &Map<String, Value>, key: &str) -> Option<i32> {
+    let value = snapshot.get(key)?;
+    value
+        .get("id")
+        .unwrap_or(value)
+        .as_i64()
+        .and_then(|v| i32::try_from(v).ok())
+}
+
+/// Run a kept plan (prepared once per backend) with pulse's rights, as a history write.
+fn execute_kept(
+    cell: &'static std::thread::LocalKey<RefCell<Option<OwnedPreparedStatement>>>,
+    sql: &'static str,
+    types: &[PgBuiltInOids],
+    args: Vec<pgrx::datum::DatumWithOid<'static>>,
+) {
+    let types: Vec<pgrx::PgOid> = types.iter().map(|t| t.oid()).collect();
+    writing_history(move || {
+        as_extension_owner(move || {
+            Spi::connect_mut(|client| {
+                if cell.with_borrow(|p| p.is_none()) {
+                    let plan = client
+                        .prepare_mut(sql, &types)
+                        .unwrap_or_else(|_| {
+                            raise(HistoryError::Internal("preparing a history write"))
+                        })
+                        .keep();
+                    cell.with_borrow_mut(|p| *p = Some(plan));
+                }
+                cell.with_borrow(|plan| {
+                    client
+                        .update(plan.as_ref().expect("prepared above"), None, &args)
+                        .unwrap_or_else(|_| raise(HistoryError::Internal("writing history")));
+                });
+            })
+        })
+    });
+}
+
+/// Who and why, from the session and the transaction.
+fn attribution() -> (Option<i32>, Option<Uuid>, Option<String>) {
+    let caller = current_caller();
+    (
+        caller.map(|c| c.user_id),
+        caller.map(|c| Uuid::from_bytes(c.session_id)),
+        change_reason(),
+    )
+}
+
+pub fn write_project_history(project_id: i64, record: Record) {
+    let (changed_by, session_id, reason) = attribution();
+    let s = &record.snapshot;
+    let args = vec![
+        project_id.into(),
+        record.operation.into(),
+        field_i32(s, "version").into(),
+        field_i32(s, "owner_id").into(),
+        field_i32(s, "priority").into(),
+        field_i32(s, "phase").into(),
+        Value::Object(record.snapshot.clone()).to_string().into(),
+        record.changed_columns.into(),
+        record.summary.into(),
+        reason.into(),
+        changed_by.into(),
+        session_id.into(),
+    ];
+    use pg_sys::BuiltinOid::*;
+    execute_kept(
+        &INSERT_PROJECT_HISTORY,
+        "INSERT INTO audit.project_history (project_id, operation, project_version, owner_id, priority_id, phase_id,
+                                            snapshot, changed_columns, change_summary, reason, changed_by, session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)",
+        &[INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, INT4OID, UUIDOID],
+        args,
+    );
+}
+
+pub fn write_document_history(project_id: i64, document_id: i64, record: Record) {
+    let (changed_by, session_id, reason) = attribution();
+    let s = &record.snapshot;
+    let args = vec![
+        project_id.into(),
+        document_id.into(),
+        record.operation.into(),
+        field_i32(s, "version").into(),
+        field_i32(s, "uploaded_by").into(),
+        field_i32(s, "priority").into(),
+        field_i32(s, "phase").into(),
+        s.get("checksum_sha256")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .into(),
+        Value::Object(record.snapshot.clone()).to_string().into(),
+        record.changed_columns.into(),
+        record.summary.into(),
+        reason.into(),
+        changed_by.into(),
+        session_id.into(),
+    ];
+    use pg_sys::BuiltinOid::*;
+    execute_kept(
+        &INSERT_DOCUMENT_HISTORY,
+        "INSERT INTO audit.document_history (project_id, document_id, operation, document_version, uploaded_by,
+                                             priority_id, phase_id, checksum_sha256, snapshot, changed_columns,
+                                             change_summary, reason, changed_by, session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)",
+        &[
+            INT8OID, INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
+            TEXTOID, INT4OID, UUIDOID,
+        ],
+        args,
+    );
+}
+
+/// The link sets of a project's last recorded snapshot (a DELETE comes after the cascade
+/// has already removed the links).
+fn last_recorded_link_sets(project_id: i64) -> Map<String, Value> {
+    let text: Option<String> = as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            if LAST_PROJECT_SNAPSHOT.with_borrow(|p| p.is_none()) {
+                let plan = client
+                    .prepare_mut(
+                        "SELECT snapshot::text FROM audit.project_history WHERE project_id = $1
+                          ORDER BY version DESC LIMIT 1",
+                        &[PgBuiltInOids::INT8OID.oid()],
+                    )
+                    .unwrap_or_else(|_| raise(HistoryError::Internal("preparing a history read")))
+                    .keep();
+                LAST_PROJECT_SNAPSHOT.with_borrow_mut(|p| *p = Some(plan));
+            }
+            LAST_PROJECT_SNAPSHOT.with_borrow(|plan| {
+                client
+                    .select(
+                        plan.as_ref().expect("prepared above"),
+                        Some(1),
+                        &[project_id.into()],
+                    )
+                    .ok()
+                    .and_then(|t| t.first().get::<String>(1).ok().flatten())
+            })
+        })
+    });
+    let last: Map<String, Value> = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    snapshot::LINK_SETS
+        .iter()
+        .map(|set| {
+            let elements = last
+                .get(set.key)
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            (set.key.to_owned(), elements)
+        })
+        .collect()
+}
+
+/// The OLD and NEW rows of a row trigger.
+fn rows_of(trigger: &PgTrigger<'_>) -> (Option<RawRow>, Option<RawRow>) {
+    let data = trigger.trigger_data();
+    // SAFETY: the trigger manager's TriggerData for a row trigger.
+    let desc = unsafe { (*data.tg_relation).rd_att };
+    let row = |tuple: pg_sys::HeapTuple| (!tuple.is_null()).then_some(RawRow { tuple, desc });
+    match trigger.op() {
+        Ok(PgTriggerOperation::Insert) => (None, row(data.tg_trigtuple)),
+        Ok(PgTriggerOperation::Update) => (row(data.tg_trigtuple), row(data.tg_newtuple)),
+        Ok(PgTriggerOperation::Delete) => (row(data.tg_trigtuple), None),
+        _ => (None, None),
+    }
+}
+
+/// A project row changed.
+fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
+    let Some(project_id) = new.or(old).and_then(|row| row.get::<i64>("project_id")) else {
+        return;
+    };
+    lock_entity(Chain::Project, (project_id, None));
+    match (old, new) {
+        (None, Some(new)) => {
+            let snapshot = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
+            write_project_history(project_id, Record::new("INSERT", snapshot, &[]));
+        }
+        (Some(old), Some(new)) => {
+            let after = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
+            let mut before = snapshot::row_object(&old);
+            for set in snapshot::LINK_SETS {
+                before.insert(set.key.to_owned(), after[set.key].clone());
+            }
+            let changes = diff(&before, &after, BOOKKEEPING);
+            if changes.is_empty() {
+                return;
+            }
+            let operation = operation_of_update(&before, &after);
+            write_project_history(project_id, Record::new(operation, after, &changes));
+        }
+        (Some(old), None) => {
+            let mut last = snapshot::row_object(&old);
+            last.extend(last_recorded_link_sets(project_id));
+            write_project_history(project_id, Record::new("DELETE", last, &[]));
+        }
+        (None, None) => {}
+    }
+}
+
+/// A link row changed: remember the element until the statement ends.
+fn collect_link_change(table: &str, old: Option<RawRow>, new: Option<RawRow>) {
+    let Some(set) = link_set_of_table(table) else {
+        raise(HistoryError::Internal(
+            "capturing a table that is not a link set",
+        ))
+    };
+    let project_of = |row: &RawRow| row.get::<i64>("project_id").unwrap_or_default();
+    let push = |row: &RawRow, added: bool| {
+        let element = link_element(set, row);
+        PENDING_LINKS.with_borrow_mut(|pending| {
+            let delta = pending
+                .entry(project_of(row))
+                .or_default()
+                .entry(set.key)
+                .or_default();
+            if added {
+                delta.added.push(element)
+            } else {
+                delta.removed.push(element)
+            }
+        });
+    };
+    if let Some(old) = &old {
+        push(old, false);
+    }
+    if let Some(new) = &new {
+        push(new, true);
+    }
+}
+
+/// The statement on a link table ended: one project version per project it touched.
+fn flush_link_changes() {
+    let pending = PENDING_LINKS.with_borrow_mut(std::mem::take);
+    for (project_id, deltas) in pending {
+        lock_entity(Chain::Project, (project_id, None));
+        let after = direct_read::with_latest_snapshot(|| {
+            let projects = Table::open(c"projects", c"projects");
+            let id = projects.column(c"project_id");
+            projects.find(c"projects_pkey", id, pg_sys::F_INT8EQ, project_id, |row| {
+                let (tuple, desc) = row.raw();
+                snapshot::project_snapshot(&RawRow { tuple, desc })
+            })
+        });
+        // The project itself is gone (a cascade from its DELETE, which is recorded).
+        let Some(after) = after else { continue };
+        let mut before = after.clone();
+        for (key, delta) in deltas {
+            let current = after[key].as_array().cloned().unwrap_or_default();
+            let mut elements: Vec<Value> = current
+                .into_iter()
+                .filter(|e| !delta.added.contains(e))
+                .collect();
+            elements.extend(delta.removed);
+            snapshot::sort_elements(&mut elements);
+            before.insert(key.to_owned(), Value::Array(elements));
+        }
+        let changes = diff(&before, &after, BOOKKEEPING);
+        if !changes.is_empty() {
+            write_project_history(project_id, Record::new("UPDATE", after, &changes));
+        }
+    }
+}
+
+/// A document row changed.
+fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
+    let ids = |row: &RawRow| {
+        (
+            row.get::<i64>("project_id").unwrap_or_default(),
+            row.get::<i64>("document_id").unwrap_or_default(),
+        )
+    };
+    let Some(row) = new.as_ref().or(old.as_ref()) else {
+        return;
+    };
+    let (project_id, document_id) = ids(row);
+    lock_entity(Chain::Document, (project_id, Some(document_id)));
+    let record = match (&old, &new) {
+        (None, Some(new)) => Record::new("INSERT", snapshot::row_object(new), &[]),
+        (Some(old), Some(new)) => {
+            let (before, after) = (snapshot::row_object(old), snapshot::row_object(new));
+            let changes = diff(&before, &after, BOOKKEEPING);
+            if changes.is_empty() {
+                return;
+            }
+            Record::new(operation_of_update(&before, &after), after, &changes)
+        }
+        (Some(old), None) => Record::new("DELETE", snapshot::row_object(old), &[]),
+        (None, None) => return,
+    };
+    write_document_history(project_id, document_id, record);
+}
+
+#[pg_schema]
+mod audit {
+    use super::*;
+
+    /// AFTER ROW trigger on projects.projects.
+    #[pg_trigger]
+    fn capture_project<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+        let (old, new) = rows_of(trigger);
+        capture_project_row(old, new);
+        Ok(None)
+    }
+
+    /// AFTER ROW trigger on the project link tables: collects the change.
+    #[pg_trigger]
+    fn capture_project_link<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+        let table = trigger.table_name()?;
+        let (old, new) = rows_of(trigger);
+        collect_link_change(&table, old, new);
+        Ok(None)
+    }
+
+    /// AFTER STATEMENT trigger on the project link tables: records what was collected.
+    #[pg_trigger]
+    fn flush_project_links<'a>(
+        _trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+        flush_link_changes();
+        Ok(None)
+    }
+
+    /// AFTER ROW trigger on documents.documents.
+    #[pg_trigger]
+    fn capture_document<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+        let (old, new) = rows_of(trigger);
+        capture_document_row(old, new);
+        Ok(None)
+    }
+}

@@ -1,0 +1,454 @@
+//! The per-entity SHA-256 hash chain of history rows, and its verification.
+//!
+//! A BEFORE INSERT trigger seals every history row: under a lock on its entity it reads the
+//! chain head (`audit.project_chain` / `audit.document_chain`: last version and row hash),
+//! gives the row the next version and that hash as `prev_hash`, hashes the row's canonical
+//! encoding (`pulse_core::chain`, every column but `row_hash`) into `row_hash`, and moves
+//! the head. The lock serializes writers of one entity, so no two rows can chain to the same
+//! predecessor; the head also anchors the end of the chain, so deleting the last row is
+//! found too. `audit.verify()` recomputes everything from the stored rows.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::{FromDatum, IntoDatum, PgTriggerError, PgTupleDesc, Uuid};
+use pulse_core::chain::{RowEncoder, Value};
+
+use super::snapshot::{output_text, RawRow};
+use super::{is_writing_history, HistoryError};
+use crate::direct_read::{self, Table};
+use crate::errors::raise;
+
+/// Which chain: the history table, its head table and the entity's key columns.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Chain {
+    Project,
+    Document,
+}
+
+impl Chain {
+    fn of_table(name: &str) -> Self {
+        match name {
+            "project_history" => Self::Project,
+            "document_history" => Self::Document,
+            _ => raise(HistoryError::Internal(
+                "sealing a table that is not a history table",
+            )),
+        }
+    }
+
+    pub fn history_table(self) -> &'static str {
+        match self {
+            Self::Project => "audit.project_history",
+            Self::Document => "audit.document_history",
+        }
+    }
+
+    /// Distinguishes the two kinds of entity lock from each other and from user advisory
+    /// locks (which use 1 and 2 in this field).
+    fn lock_class(self) -> u16 {
+        match self {
+            Self::Project => 0x7001,
+            Self::Document => 0x7002,
+        }
+    }
+}
+
+/// An entity: project id, and document id for documents.
+pub type EntityKey = (i64, Option<i64>);
+
+/// Take the transaction-scoped lock that serializes the chain of one entity. Capture takes
+/// it before reading the entity's state, so that what it records is what the row it chains
+/// to left behind.
+pub fn lock_entity(chain: Chain, key: EntityKey) {
+    let id = key.1.unwrap_or(key.0) as u64;
+    // SAFETY: an advisory-type lock tag in pulse's own field4 space, held to the end of the
+    // transaction (sessionLock = false); LockAcquire waits for a concurrent holder.
+    unsafe {
+        let tag = pg_sys::LOCKTAG {
+            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
+            locktag_field2: (id >> 32) as u32,
+            locktag_field3: id as u32,
+            locktag_field4: chain.lock_class(),
+            locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
+            locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
+        };
+        pg_sys::LockAcquire(
+            &tag,
+            pg_sys::ExclusiveLock as pg_sys::LOCKMODE,
+            false,
+            false,
+        );
+    }
+}
+
+/// The chain head of an entity: (last version, its row hash).
+fn read_head(chain: Chain, key: EntityKey) -> Option<(i32, Vec<u8>)> {
+    direct_read::with_latest_snapshot(|| {
+        let (table, pkey) = match chain {
+            Chain::Project => (c"project_chain", c"project_chain_pkey"),
+            Chain::Document => (c"document_chain", c"document_chain_pkey"),
+        };
+        let heads = Table::open(c"audit", table);
+        let (version, hash) = (heads.column(c"version"), heads.column(c"row_hash"));
+        let mut keys = vec![(
+            heads.column(c"project_id"),
+            pg_sys::F_INT8EQ,
+            key.0.into_datum()?,
+        )];
+        if let Some(document_id) = key.1 {
+            keys.push((
+                heads.column(c"document_id"),
+                pg_sys::F_INT8EQ,
+                document_id.into_datum()?,
+            ));
+        }
+        let mut found = None;
+        heads.scan_keys(pkey, &keys, |row| {
+            found = row.get::<i32>(version).zip(row.get::<Vec<u8>>(hash));
+            ControlFlow::Break(())
+        });
+        found
+    })
+}
+
+thread_local! {
+    static MOVE_PROJECT_HEAD: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
+    static MOVE_DOCUMENT_HEAD: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
+}
+
+fn move_head(chain: Chain, key: EntityKey, version: i32, hash: &[u8; 32]) {
+    let (cell, sql, types, args): (_, _, Vec<pgrx::PgOid>, Vec<pgrx::datum::DatumWithOid>) = match chain {
+        Chain::Project => (
+            &MOVE_PROJECT_HEAD,
+            "INSERT INTO audit.project_chain (project_id, version, row_hash) VALUES ($1, $2, $3)
+             ON CONFLICT (project_id) DO UPDATE SET version = EXCLUDED.version, row_hash = EXCLUDED.row_hash",
+            vec![PgBuiltInOids::INT8OID.oid(), PgBuiltInOids::INT4OID.oid(), PgBuiltInOids::BYTEAOID.oid()],
+            vec![key.0.into(), version.into(), hash.to_vec().into()],
+        ),
+        Chain::Document => (
+            &MOVE_DOCUMENT_HEAD,
+            "INSERT INTO audit.document_chain (project_id, document_id, version, row_hash) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (project_id, document_id) DO UPDATE SET version = EXCLUDED.version, row_hash = EXCLUDED.row_hash",
+            vec![
+                PgBuiltInOids::INT8OID.oid(),
+                PgBuiltInOids::INT8OID.oid(),
+                PgBuiltInOids::INT4OID.oid(),
+                PgBuiltInOids::BYTEAOID.oid(),
+            ],
+            vec![key.0.into(), key.1.into(), version.into(), hash.to_vec().into()],
+        ),
+    };
+    Spi::connect_mut(|client| {
+        if cell.with_borrow(|p| p.is_none()) {
+            let plan = client
+                .prepare_mut(sql, &types)
+                .unwrap_or_else(|_| {
+                    raise(HistoryError::Internal("preparing the chain head update"))
+                })
+                .keep();
+            cell.with_borrow_mut(|p| *p = Some(plan));
+        }
+        cell.with_borrow(|plan| {
+            client
+                .update(plan.as_ref().expect("prepared above"), None, &args)
+                .unwrap_or_else(|_| raise(HistoryError::Internal("moving the chain head")));
+        });
+    });
+}
+
+/// The hash of a history row: its canonical encoding without `row_hash`.
+pub fn row_hash(chain: Chain, row: &RawRow) -> [u8; 32] {
+    let mut encoder = RowEncoder::new(chain.history_table());
+    for (attnum, name, type_oid) in row.columns() {
+        if name == "row_hash" {
+            continue;
+        }
+        let Some(datum) = row.datum(attnum) else {
+            encoder.field(&name, &Value::Null);
+            continue;
+        };
+        // SAFETY: each arm reads the datum as its declared type.
+        unsafe {
+            match type_oid {
+                pg_sys::INT2OID => encoder.field(
+                    &name,
+                    &Value::Int(i16::from_datum(datum, false).unwrap_or_default().into()),
+                ),
+                pg_sys::INT4OID => encoder.field(
+                    &name,
+                    &Value::Int(i32::from_datum(datum, false).unwrap_or_default().into()),
+                ),
+                pg_sys::INT8OID | pg_sys::TIMESTAMPTZOID => {
+                    encoder.field(&name, &Value::Int(datum.value() as i64))
+                }
+                pg_sys::XID8OID => encoder.field(&name, &Value::Unsigned(datum.value() as u64)),
+                pg_sys::BOOLOID => encoder.field(&name, &Value::Bool(datum.value() != 0)),
+                pg_sys::TEXTOID => {
+                    let text = String::from_datum(datum, false).unwrap_or_default();
+                    encoder.field(&name, &Value::Text(&text))
+                }
+                // jsonb_out is canonical: keys in jsonb order, fixed spacing.
+                pg_sys::JSONBOID => {
+                    encoder.field(&name, &Value::Text(&output_text(type_oid, datum)))
+                }
+                pg_sys::BYTEAOID => {
+                    let bytes = Vec::<u8>::from_datum(datum, false).unwrap_or_default();
+                    encoder.field(&name, &Value::Bytes(&bytes))
+                }
+                pg_sys::UUIDOID => {
+                    let uuid =
+                        Uuid::from_datum(datum, false).unwrap_or_else(|| Uuid::from_bytes([0; 16]));
+                    encoder.field(&name, &Value::Bytes(uuid.as_bytes()))
+                }
+                pg_sys::TEXTARRAYOID => {
+                    let items: Vec<String> = Vec::<Option<String>>::from_datum(datum, false)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    encoder.field(
+                        &name,
+                        &Value::TextArray(items.iter().map(String::as_str).collect()),
+                    )
+                }
+                other => raise(HistoryError::UnsupportedColumn {
+                    column: name,
+                    type_oid: other.to_u32(),
+                }),
+            };
+        }
+    }
+    encoder.hash()
+}
+
+/// BEFORE INSERT on a history table: number, chain and hash the row.
+fn seal<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<PgHeapTuple<'a, AllocatedByRust>, PgTriggerError> {
+    if !is_writing_history() {
+        raise(HistoryError::DirectWrite);
+    }
+    let chain = Chain::of_table(&trigger.table_name()?);
+    let mut row = trigger
+        .new()
+        .ok_or(PgTriggerError::NotTrigger)?
+        .into_owned();
+    let project_id = row
+        .get_by_name::<i64>("project_id")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let document_id = match chain {
+        Chain::Project => None,
+        Chain::Document => row.get_by_name::<i64>("document_id").ok().flatten(),
+    };
+    let key = (project_id, document_id);
+    lock_entity(chain, key);
+    let head = read_head(chain, key);
+    let version = head.as_ref().map_or(1, |(v, _)| v + 1);
+    let set = |row: &mut PgHeapTuple<'a, AllocatedByRust>, name: &str, value: Option<Vec<u8>>| {
+        row.set_by_name(name, value)
+            .unwrap_or_else(|_| raise(HistoryError::Internal("sealing a history row")))
+    };
+    row.set_by_name("version", version)
+        .unwrap_or_else(|_| raise(HistoryError::Internal("sealing a history row")));
+    set(&mut row, "prev_hash", head.map(|(_, hash)| hash));
+    // SAFETY: the trigger relation's descriptor describes the row.
+    let desc = unsafe { (*trigger.trigger_data().tg_relation).rd_att };
+    let tuple = row.into_pg();
+    let hash = row_hash(chain, &RawRow { tuple, desc });
+    // SAFETY: `tuple` was formed by pgrx above with this descriptor.
+    let mut sealed =
+        unsafe { PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), tuple) }
+            .into_owned();
+    set(&mut sealed, "row_hash", Some(hash.to_vec()));
+    move_head(chain, key, version, &hash);
+    Ok(sealed)
+}
+
+/// One finding of `audit.verify()`.
+type Finding = (String, i64, Option<i64>, Option<i32>, String);
+
+/// Walk one history table in key order and compare every row with its predecessor, its own
+/// content and the chain head.
+fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
+    let name = chain.history_table().to_owned();
+    let mut report = |key: EntityKey, version: Option<i32>, problem: String| {
+        findings.push((name.clone(), key.0, key.1, version, problem));
+    };
+
+    let (head_table, head_pkey, history_table, history_pkey) = match chain {
+        Chain::Project => (
+            c"project_chain",
+            c"project_chain_pkey",
+            c"project_history",
+            c"project_history_pkey",
+        ),
+        Chain::Document => (
+            c"document_chain",
+            c"document_chain_pkey",
+            c"document_history",
+            c"document_history_pkey",
+        ),
+    };
+    let mut heads: BTreeMap<EntityKey, (i32, Vec<u8>)> = BTreeMap::new();
+    {
+        let table = Table::open(c"audit", head_table);
+        let (p, v, h) = (
+            table.column(c"project_id"),
+            table.column(c"version"),
+            table.column(c"row_hash"),
+        );
+        let d = (chain == Chain::Document).then(|| table.column(c"document_id"));
+        table.scan_all(head_pkey, |row| {
+            let key = (
+                row.get::<i64>(p).unwrap_or_default(),
+                d.and_then(|d| row.get::<i64>(d)),
+            );
+            heads.insert(
+                key,
+                (
+                    row.get(v).unwrap_or_default(),
+                    row.get(h).unwrap_or_default(),
+                ),
+            );
+            ControlFlow::Continue(())
+        });
+    }
+
+    // The entity being walked: its key, the last version seen and that row's hash.
+    let mut current: Option<(EntityKey, i32, Vec<u8>)> = None;
+    let mut finish = |entity: &(EntityKey, i32, Vec<u8>),
+                      report: &mut dyn FnMut(EntityKey, Option<i32>, String)| {
+        let (key, last, hash) = entity;
+        match heads.remove(key) {
+            None => report(
+                *key,
+                Some(*last),
+                "the entity has history but no chain head".into(),
+            ),
+            Some((head_version, head_hash)) => {
+                if head_version != *last {
+                    report(*key, Some(*last), format!("history ends at version {last} but the chain head is at version {head_version}"));
+                } else if head_hash != *hash {
+                    report(
+                        *key,
+                        Some(*last),
+                        "the last row's hash differs from the chain head's".into(),
+                    );
+                }
+            }
+        }
+    };
+    let table = Table::open(c"audit", history_table);
+    let (p, v, prev, own) = (
+        table.column(c"project_id"),
+        table.column(c"version"),
+        table.column(c"prev_hash"),
+        table.column(c"row_hash"),
+    );
+    let d = (chain == Chain::Document).then(|| table.column(c"document_id"));
+    table.scan_all(history_pkey, |row| {
+        let key = (
+            row.get::<i64>(p).unwrap_or_default(),
+            d.and_then(|d| row.get::<i64>(d)),
+        );
+        let version = row.get::<i32>(v).unwrap_or_default();
+        let prev_hash = row.get::<Vec<u8>>(prev);
+        let stored = row.get::<Vec<u8>>(own).unwrap_or_default();
+        let (tuple, desc) = row.raw();
+        let computed = row_hash(chain, &RawRow { tuple, desc });
+        if computed.as_slice() != stored.as_slice() {
+            report(
+                key,
+                Some(version),
+                "row_hash does not match the row's content".into(),
+            );
+        }
+        let predecessor = match current.take() {
+            Some(entity) if entity.0 == key => Some(entity),
+            Some(other) => {
+                finish(&other, &mut report);
+                None
+            }
+            None => None,
+        };
+        match &predecessor {
+            None => {
+                if version != 1 {
+                    report(
+                        key,
+                        Some(version),
+                        format!("the chain starts at version {version}, not 1"),
+                    );
+                }
+                if prev_hash.is_some() {
+                    report(
+                        key,
+                        Some(version),
+                        "the first version has a prev_hash".into(),
+                    );
+                }
+            }
+            Some((_, last, last_hash)) => {
+                if version != last + 1 {
+                    report(
+                        key,
+                        Some(version),
+                        format!("version {version} follows version {last}"),
+                    );
+                }
+                if prev_hash.as_deref() != Some(last_hash.as_slice()) {
+                    report(
+                        key,
+                        Some(version),
+                        format!("prev_hash is not the row_hash of version {last}"),
+                    );
+                }
+            }
+        }
+        current = Some((key, version, stored));
+        ControlFlow::Continue(())
+    });
+    if let Some(entity) = current.take() {
+        finish(&entity, &mut report);
+    }
+    for (key, (version, _)) in heads {
+        report(key, Some(version), "the chain head has no history".into());
+    }
+}
+
+#[pg_schema]
+mod audit {
+    use super::*;
+
+    /// BEFORE INSERT trigger on the history tables (see the module documentation).
+    #[pg_trigger]
+    fn seal_history_row<'a>(
+        trigger: &'a PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+        seal(trigger).map(Some)
+    }
+
+    /// One row per broken link of the hash chains: nothing when history is intact.
+    #[allow(clippy::type_complexity)] // the SQL signature, spelled out for #[pg_extern]
+    #[pg_extern(stable, parallel_restricted)]
+    fn verify() -> TableIterator<
+        'static,
+        (
+            name!(history_table, String),
+            name!(project_id, i64),
+            name!(document_id, Option<i64>),
+            name!(version, Option<i32>),
+            name!(problem, String),
+        ),
+    > {
+        let mut findings = Vec::new();
+        verify_chain(Chain::Project, &mut findings);
+        verify_chain(Chain::Document, &mut findings);
+        TableIterator::new(findings)
+    }
+}

@@ -1,0 +1,318 @@
+//! An audited entity as a JSON object: the snapshot each history row holds.
+//!
+//! Every column of the row, under its own name, with values that do not depend on session
+//! settings (timestamps as ISO 8601 UTC, `pulse_core::timestamp`). A reference column
+//! (`phase_id`, `priority_id`, ...) becomes `{"id", "code", "label"}` under the name without
+//! `_id` (`phase`), so that history reads in words and survives a relabelling. A project
+//! also carries its link sets: `features`, `tech_stack`, `tags` (references), `members` and
+//! `decisions`. `pulse_core::snapshot_diff` compares two snapshots.
+
+use std::ffi::CStr;
+use std::ops::ControlFlow;
+
+use pgrx::prelude::*;
+use pgrx::{FromDatum, Uuid};
+use serde_json::{json, Map, Value};
+
+use crate::direct_read::Table;
+use crate::errors::raise;
+use crate::history::HistoryError;
+
+/// A heap tuple with its descriptor, read column by column.
+#[derive(Clone, Copy)]
+pub struct RawRow {
+    pub tuple: pg_sys::HeapTuple,
+    pub desc: pg_sys::TupleDesc,
+}
+
+impl RawRow {
+    fn attributes(&self) -> impl Iterator<Item = (i16, &pg_sys::FormData_pg_attribute)> {
+        // SAFETY: `desc` describes `tuple`; attrs has natts entries.
+        let desc = unsafe { &*self.desc };
+        let attrs = unsafe { desc.attrs.as_slice(desc.natts as usize) };
+        attrs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !a.attisdropped)
+            .map(|(i, a)| (i as i16 + 1, a))
+    }
+
+    /// The raw datum of column `attnum`, None when NULL.
+    pub fn datum(&self, attnum: i16) -> Option<pg_sys::Datum> {
+        let mut is_null = false;
+        // SAFETY: as above.
+        let datum =
+            unsafe { pg_sys::heap_getattr(self.tuple, attnum.into(), self.desc, &mut is_null) };
+        (!is_null).then_some(datum)
+    }
+
+    fn attnum(&self, name: &str) -> Option<i16> {
+        self.attributes()
+            .find(|(_, a)| attribute_name(a) == name)
+            .map(|(n, _)| n)
+    }
+
+    /// Column `name` as `T`; None when NULL or missing.
+    pub fn get<T: FromDatum>(&self, name: &str) -> Option<T> {
+        let datum = self.datum(self.attnum(name)?)?;
+        // SAFETY: `T` matches the column type (pulse's own schema).
+        unsafe { T::from_datum(datum, false) }
+    }
+
+    /// Every column, in order: (attribute number, name, type OID).
+    pub fn columns(&self) -> Vec<(i16, String, pg_sys::Oid)> {
+        self.attributes()
+            .map(|(n, a)| (n, attribute_name(a).to_owned(), a.atttypid))
+            .collect()
+    }
+}
+
+pub fn attribute_name(attribute: &pg_sys::FormData_pg_attribute) -> &str {
+    // SAFETY: NameData is NUL-terminated.
+    unsafe { CStr::from_ptr(attribute.attname.data.as_ptr()) }
+        .to_str()
+        .unwrap_or("?")
+}
+
+/// The text PostgreSQL's output function gives for a datum of type `type_oid`.
+pub fn output_text(type_oid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
+    let mut function = pg_sys::InvalidOid;
+    let mut is_varlena = false;
+    // SAFETY: catalog lookup and the type's own output function on a valid datum.
+    unsafe {
+        pg_sys::getTypeOutputInfo(type_oid, &mut function, &mut is_varlena);
+        let text = pg_sys::OidOutputFunctionCall(function, datum);
+        let owned = CStr::from_ptr(text).to_string_lossy().into_owned();
+        pg_sys::pfree(text.cast());
+        owned
+    }
+}
+
+/// A reference table a column points to.
+pub struct Reference {
+    /// The referencing column (`phase_id`), also the reference table's key column.
+    pub column: &'static str,
+    /// The snapshot key (`phase`).
+    pub key: &'static str,
+    table: &'static CStr,
+    pkey: &'static CStr,
+    id: &'static CStr,
+}
+
+macro_rules! reference {
+    ($column:literal, $key:literal, $table:literal) => {
+        Reference {
+            column: $column,
+            key: $key,
+            table: $crate::history::snapshot::cstr!($table),
+            pkey: $crate::history::snapshot::cstr!(concat!($table, "_pkey")),
+            id: $crate::history::snapshot::cstr!($column),
+        }
+    };
+}
+
+macro_rules! cstr {
+    ($text:expr) => {
+        match CStr::from_bytes_with_nul(concat!($text, "\0").as_bytes()) {
+            Ok(c) => c,
+            Err(_) => panic!("interior NUL"),
+        }
+    };
+}
+pub(crate) use cstr;
+
+pub const REFERENCES: &[Reference] = &[
+    reference!("phase_id", "phase", "phase_reference"),
+    reference!("priority_id", "priority", "priority_reference"),
+    reference!("license_id", "license", "license_reference"),
+    reference!("filetype_id", "filetype", "filetype_reference"),
+    reference!("storage_id", "storage", "storage_reference"),
+    reference!("feature_id", "feature", "feature_reference"),
+    reference!("tech_stack_id", "tech_stack", "tech_stack_reference"),
+    reference!("tag_id", "tag", "tag_reference"),
+    reference!("access_role_id", "role", "access_role_reference"),
+];
+
+pub fn reference_of_column(column: &str) -> Option<&'static Reference> {
+    REFERENCES.iter().find(|r| r.column == column)
+}
+
+/// `{"id", "code", "label"}` of reference row `id` (code and label NULL if it is gone).
+fn reference(r: &Reference, id: i32) -> Value {
+    let refs = Table::open(c"pulse", r.table);
+    let (code, label, id_column) = (
+        refs.column(c"code"),
+        refs.column(c"label"),
+        refs.column(r.id),
+    );
+    let found = refs.find(r.pkey, id_column, pg_sys::F_INT4EQ, id, |row| {
+        (row.get::<String>(code), row.get::<String>(label))
+    });
+    let (code, label) = found.unwrap_or((None, None));
+    json!({"id": id, "code": code, "label": label})
+}
+
+fn reference_by_column(column: &str, id: i32) -> Value {
+    reference(
+        reference_of_column(column)
+            .unwrap_or_else(|| raise(HistoryError::Internal("resolving a reference"))),
+        id,
+    )
+}
+
+/// A plain column value as JSON.
+fn plain_value(type_oid: pg_sys::Oid, datum: pg_sys::Datum) -> Value {
+    // SAFETY: each arm reads the datum as its declared type.
+    unsafe {
+        match type_oid {
+            pg_sys::INT2OID => json!(i16::from_datum(datum, false)),
+            pg_sys::INT4OID => json!(i32::from_datum(datum, false)),
+            pg_sys::INT8OID => json!(i64::from_datum(datum, false)),
+            pg_sys::BOOLOID => json!(bool::from_datum(datum, false)),
+            pg_sys::TEXTOID | pg_sys::VARCHAROID => json!(String::from_datum(datum, false)),
+            pg_sys::TIMESTAMPTZOID => {
+                json!(pulse_core::timestamp::format_utc(datum.value() as i64))
+            }
+            pg_sys::UUIDOID => json!(Uuid::from_datum(datum, false).map(|u| u.to_string())),
+            pg_sys::TEXTARRAYOID => json!(Vec::<Option<String>>::from_datum(datum, false)),
+            pg_sys::JSONBOID => serde_json::from_str(&output_text(type_oid, datum))
+                .unwrap_or_else(|_| raise(HistoryError::Internal("reading a jsonb column"))),
+            other => Value::String(output_text(other, datum)),
+        }
+    }
+}
+
+/// Every column of an audited row, references resolved.
+pub fn row_object(row: &RawRow) -> Map<String, Value> {
+    let mut object = Map::new();
+    for (attnum, name, type_oid) in row.columns() {
+        let datum = row.datum(attnum);
+        if let Some(r) = reference_of_column(&name) {
+            let value = datum.map_or(Value::Null, |d| {
+                // SAFETY: reference columns are integer.
+                let id = unsafe { i32::from_datum(d, false) }.unwrap_or_default();
+                reference(r, id)
+            });
+            object.insert(r.key.to_owned(), value);
+        } else {
+            object.insert(
+                name,
+                datum.map_or(Value::Null, |d| plain_value(type_oid, d)),
+            );
+        }
+    }
+    object
+}
+
+/// A project's link sets: the snapshot key, the link table, its primary key (project_id
+/// first) and how a link row becomes a set element.
+pub struct LinkSet {
+    pub key: &'static str,
+    pub table: &'static CStr,
+    pub pkey: &'static CStr,
+    /// For sets of references: the link table's reference column.
+    pub reference_column: &'static str,
+}
+
+pub const LINK_SETS: &[LinkSet] = &[
+    LinkSet {
+        key: "features",
+        table: c"project_feature",
+        pkey: c"project_feature_pkey",
+        reference_column: "feature_id",
+    },
+    LinkSet {
+        key: "tech_stack",
+        table: c"project_tech_stack",
+        pkey: c"project_tech_stack_pkey",
+        reference_column: "tech_stack_id",
+    },
+    LinkSet {
+        key: "tags",
+        table: c"project_tag",
+        pkey: c"project_tag_pkey",
+        reference_column: "tag_id",
+    },
+    LinkSet {
+        key: "members",
+        table: c"project_member",
+        pkey: c"project_member_pkey",
+        reference_column: "",
+    },
+    LinkSet {
+        key: "decisions",
+        table: c"project_decision_log",
+        pkey: c"project_decision_log_pkey",
+        reference_column: "",
+    },
+];
+
+pub fn link_set_of_table(table: &str) -> Option<&'static LinkSet> {
+    LINK_SETS.iter().find(|l| l.table.to_str() == Ok(table))
+}
+
+/// The set element a link row stands for.
+pub fn link_element(set: &LinkSet, row: &RawRow) -> Value {
+    match set.key {
+        "members" => {
+            let user = row.get::<i32>("user_id").unwrap_or_default();
+            let role_id = row.get::<i32>("access_role_id").unwrap_or_default();
+            let role = reference_by_column("access_role_id", role_id);
+            let role_label = role["label"].as_str().unwrap_or("?").to_owned();
+            let role_code = role["code"].as_str().unwrap_or("?").to_owned();
+            json!({
+                "code": format!("{user}:{role_code}"),
+                "label": format!("user {user} as {role_label}"),
+                "user_id": user,
+                "access_role_id": role_id,
+            })
+        }
+        "decisions" => {
+            let id = row.get::<i64>("decision_id").unwrap_or_default();
+            let title = row.get::<String>("title").unwrap_or_default();
+            let status = row.get::<String>("status").unwrap_or_default();
+            json!({
+                "decision_id": id,
+                "title": title,
+                "status": status,
+                "label": format!("#{id} {title} ({status})"),
+            })
+        }
+        _ => {
+            let column = set.reference_column;
+            reference_by_column(column, row.get::<i32>(column).unwrap_or_default())
+        }
+    }
+}
+
+/// The elements of one link set of a project, as stored now (under the active snapshot).
+pub fn read_link_set(set: &LinkSet, project_id: i64) -> Vec<Value> {
+    let table = Table::open(c"projects", set.table);
+    let key = table.column(c"project_id");
+    let mut elements = Vec::new();
+    table.scan_equal(set.pkey, key, pg_sys::F_INT8EQ, project_id, |row| {
+        let (tuple, desc) = row.raw();
+        elements.push(link_element(set, &RawRow { tuple, desc }));
+        ControlFlow::Continue(())
+    });
+    sort_elements(&mut elements);
+    elements
+}
+
+/// Sets are stored in a stable order, so equal sets give equal snapshots.
+pub fn sort_elements(elements: &mut [Value]) {
+    elements.sort_by_cached_key(|e| e.to_string());
+}
+
+/// A project's snapshot: its row and every link set.
+pub fn project_snapshot(row: &RawRow) -> Map<String, Value> {
+    let mut object = row_object(row);
+    let project_id = row.get::<i64>("project_id").unwrap_or_default();
+    for set in LINK_SETS {
+        object.insert(
+            set.key.to_owned(),
+            Value::Array(read_link_set(set, project_id)),
+        );
+    }
+    object
+}

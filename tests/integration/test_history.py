@@ -1,0 +1,319 @@
+"""History capture, the hash chain, audit.verify() and the append-only rules."""
+
+import random
+import threading
+
+import psycopg
+import pytest
+
+from conftest import create_app_database, drop_database
+
+
+@pytest.fixture
+def db():
+    database = create_app_database()
+    with database.connect(autocommit=True) as su:
+        database.owner = su.execute("SELECT users.create_user('owner@example.com', 'Owner')").fetchone()[0]
+        database.token = su.execute("SELECT token FROM users.open_session(%s)", (database.owner,)).fetchone()[0]
+        database.session = su.execute("SELECT session_id FROM users.sessions WHERE user_id = %s",
+                                      (database.owner,)).fetchone()[0]
+    yield database
+    drop_database(database)
+
+
+def ref(conn, table, code):
+    key = table.replace("_reference", "_id")
+    return conn.execute(f"SELECT {key} FROM pulse.{table} WHERE code = %s", (code,)).fetchone()[0]
+
+
+def new_project(conn, name="Apollo", owner=None):
+    """As the maintenance path (superuser, no session) unless conn is authenticated."""
+    owner = owner or conn.execute("SELECT min(user_id) FROM users.users").fetchone()[0]
+    return conn.execute("""INSERT INTO projects.projects (name, owner_id, phase_id, priority_id)
+                           VALUES (%s, %s, %s, %s) RETURNING project_id""",
+                        (name, owner, ref(conn, "phase_reference", "idea"),
+                         ref(conn, "priority_reference", "medium"))).fetchone()[0]
+
+
+def history(conn, project_id):
+    return conn.execute("""SELECT version, operation, change_summary, changed_columns, changed_by, session_id, reason
+                             FROM audit.project_history WHERE project_id = %s ORDER BY version""",
+                        (project_id,)).fetchall()
+
+
+def verify(conn):
+    return conn.execute("SELECT history_table, project_id, document_id, version, problem FROM audit.verify()").fetchall()
+
+
+def test_changes_are_recorded_with_who_and_what(db):
+    with psycopg.connect(db.app_dsn) as app:
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        app.execute("SELECT pulse.set_change_reason('kick-off')")
+        project = new_project(app, owner=db.owner)
+        app.commit()
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        app.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
+                    (ref(app, "phase_reference", "build"), project))
+        app.execute("INSERT INTO projects.project_tag (project_id, tag_id) SELECT %s, tag_id FROM pulse.tag_reference"
+                    " WHERE code IN ('security', 'legacy')", (project,))
+        app.commit()
+        assert history(app, project) == []  # no session, no history
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        rows = history(app, project)
+    assert [r[:2] for r in rows] == [(1, "INSERT"), (2, "UPDATE"), (3, "UPDATE"), (4, "UPDATE")]
+    assert rows[0][2] == "created" and rows[0][6] == "kick-off"
+    assert rows[1][2].startswith("members +user") and rows[1][3] == ["members"]
+    assert rows[2][2] == "phase: Idea → Build" and rows[2][3] == ["phase"]
+    assert rows[3][2] in ("tags +Legacy +Security", "tags +Security +Legacy") and rows[3][3] == ["tags"]
+    assert {(r[4], r[5]) for r in rows} == {(db.owner, db.session)}
+    assert rows[2][6] is None  # the reason belonged to the first transaction only
+    with db.connect() as su:
+        assert verify(su) == []
+
+
+def test_snapshot_holds_the_project_with_labels_and_link_sets(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("INSERT INTO projects.project_tag (project_id, tag_id) SELECT %s, tag_id FROM pulse.tag_reference"
+                   " WHERE code = 'security'", (project,))
+        snapshot = su.execute("""SELECT snapshot FROM audit.project_history WHERE project_id = %s
+                                  ORDER BY version DESC LIMIT 1""", (project,)).fetchone()[0]
+        history_row = su.execute("""SELECT project_version, owner_id, phase_id, priority_id, changed_by, session_id
+                                      FROM audit.project_history WHERE project_id = %s AND version = 1""",
+                                 (project,)).fetchone()
+    assert snapshot["name"] == "Apollo"
+    assert snapshot["phase"]["code"] == "idea" and snapshot["phase"]["label"] == "Idea"
+    assert [t["code"] for t in snapshot["tags"]] == ["security"]
+    assert snapshot["features"] == [] and snapshot["members"] == []
+    assert snapshot["created_at"].endswith("Z")
+    assert history_row[0] == 1 and history_row[2] is not None and history_row[4:] == (None, None)
+
+
+def test_an_update_that_changes_nothing_writes_nothing(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("UPDATE projects.projects SET name = name, updated_at = now() WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET name = 'Artemis' WHERE project_id = %s", (project,))
+        assert [r[2] for r in history(su, project)] == ["created", "name: Apollo → Artemis"]
+
+
+def test_soft_delete_restore_and_delete(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("UPDATE projects.projects SET deleted_at = now() WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET deleted_at = NULL WHERE project_id = %s", (project,))
+        su.execute("INSERT INTO projects.project_tag (project_id, tag_id) SELECT %s, tag_id FROM pulse.tag_reference"
+                   " WHERE code = 'security'", (project,))
+        su.execute("DELETE FROM projects.projects WHERE project_id = %s", (project,))
+        rows = history(su, project)
+        assert [r[1] for r in rows] == ["INSERT", "SOFT_DELETE", "RESTORE", "UPDATE", "DELETE"]
+        assert [r[2] for r in rows][1:3] == ["soft-deleted", "restored"]
+        # The DELETE snapshot still shows the links the cascade removed.
+        last = su.execute("SELECT snapshot FROM audit.project_history WHERE project_id = %s AND operation = 'DELETE'",
+                          (project,)).fetchone()[0]
+        assert [t["code"] for t in last["tags"]] == ["security"]
+        assert verify(su) == []
+
+
+def test_every_way_of_writing_is_captured_and_rollback_leaves_nothing(db):
+    with db.connect() as su:
+        project = new_project(su)
+        tags = [r[0] for r in su.execute("SELECT tag_id FROM pulse.tag_reference ORDER BY tag_id LIMIT 3")]
+        su.execute("INSERT INTO projects.project_tag (project_id, tag_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                   (project, tags[0]))
+        su.execute("""MERGE INTO projects.project_tag t USING (SELECT %s::bigint AS p, %s::int AS g) s
+                      ON t.project_id = s.p AND t.tag_id = s.g
+                      WHEN NOT MATCHED THEN INSERT (project_id, tag_id) VALUES (s.p, s.g)""", (project, tags[1]))
+        with su.cursor().copy("COPY projects.project_tag (project_id, tag_id) FROM STDIN") as copy:
+            copy.write_row((project, tags[2]))
+        su.commit()
+        assert len(history(su, project)) == 4
+        su.execute("UPDATE projects.projects SET name = 'Discarded' WHERE project_id = %s", (project,))
+        su.rollback()
+        assert len(history(su, project)) == 4
+        documents_before = su.execute("SELECT count(*) FROM audit.document_history").fetchone()[0]
+        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                      VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
+        su.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id, object_key,
+                                                       size_bytes, checksum_sha256, priority_id, phase_id)
+                      SELECT %s, 'Doc ' || i, 'd.pdf', %s, (SELECT storage_id FROM pulse.storage_reference WHERE code = 's'),
+                             'k/' || i, i, encode(sha256(i::text::bytea), 'hex'), %s, %s FROM generate_series(1, 3) i""",
+                   (project, ref(su, "filetype_reference", "pdf"), ref(su, "priority_reference", "low"),
+                    ref(su, "phase_reference", "idea")))
+        su.execute("UPDATE documents.documents SET title = title || '!' WHERE project_id = %s", (project,))
+        su.commit()
+        assert su.execute("SELECT count(*) FROM audit.document_history").fetchone()[0] == documents_before + 6
+        assert su.execute("""SELECT array_agg(DISTINCT change_summary) FROM audit.document_history
+                              WHERE operation = 'UPDATE'""").fetchone()[0] == [
+            "title: Doc 1 → Doc 1!", "title: Doc 2 → Doc 2!", "title: Doc 3 → Doc 3!"]
+        assert verify(su) == []
+
+
+def test_history_is_append_only_for_everyone(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.commit()
+        for statement in ("UPDATE audit.project_history SET change_summary = 'x'",
+                          "DELETE FROM audit.project_history",
+                          "TRUNCATE audit.project_history",
+                          "UPDATE audit.project_chain SET version = 9",
+                          "DELETE FROM audit.project_chain",
+                          "TRUNCATE audit.document_chain",
+                          f"""INSERT INTO audit.project_history (project_id, version, operation, snapshot, change_summary, row_hash)
+                              VALUES ({project}, 2, 'UPDATE', '{{}}', 'forged', sha256('x'))""",
+                          "TRUNCATE projects.projects CASCADE",
+                          "TRUNCATE documents.documents CASCADE",
+                          "TRUNCATE projects.project_tag"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                su.execute(statement)
+            su.rollback()
+
+
+def test_the_application_cannot_disable_or_drop_audit_triggers(db):
+    with psycopg.connect(db.app_dsn) as app:
+        for statement in ("ALTER TABLE projects.projects DISABLE TRIGGER history_capture",
+                          "DROP TRIGGER history_capture ON projects.projects",
+                          "ALTER TABLE audit.project_history DISABLE TRIGGER append_only",
+                          "SET session_replication_role = replica"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(statement)
+            app.rollback()
+
+
+def tamper(conn, statement, *params):
+    """What a superuser can do behind the triggers' back."""
+    conn.execute("SET session_replication_role = replica")
+    conn.execute(statement, params)
+    conn.execute("SET session_replication_role = origin")
+
+
+@pytest.fixture
+def chain(db):
+    """A project with five versions, committed."""
+    with db.connect() as su:
+        project = new_project(su)
+        for name in ("B", "C", "D", "E"):
+            su.execute("UPDATE projects.projects SET name = %s WHERE project_id = %s", (name, project))
+        su.commit()
+        assert verify(su) == []
+    return project
+
+
+@pytest.mark.parametrize("edit,expected", [
+    ("UPDATE audit.project_history SET change_summary = change_summary || ' ' WHERE project_id = %s AND version = 3",
+     [(3, "row_hash does not match the row's content")]),
+    ("UPDATE audit.project_history SET snapshot = jsonb_set(snapshot, '{name}', '\"Z\"') WHERE project_id = %s AND version = 2",
+     [(2, "row_hash does not match the row's content")]),
+    ("UPDATE audit.project_history SET changed_by = 1 WHERE project_id = %s AND version = 1",
+     [(1, "row_hash does not match the row's content")]),
+    ("DELETE FROM audit.project_history WHERE project_id = %s AND version = 3",
+     [(4, "version 4 follows version 2"), (4, "prev_hash is not the row_hash of version 2")]),
+    ("DELETE FROM audit.project_history WHERE project_id = %s AND version = 5",
+     [(4, "history ends at version 4 but the chain head is at version 5")]),
+    ("DELETE FROM audit.project_history WHERE project_id = %s AND version = 1",
+     [(2, "the chain starts at version 2, not 1")]),
+])
+def test_every_kind_of_tampering_is_found(db, chain, edit, expected):
+    with db.connect() as su:
+        tamper(su, edit, chain)
+        found = [(r[3], r[4]) for r in verify(su) if r[1] == chain]
+        assert found[:len(expected)] == expected and found
+
+
+def test_swapping_two_rows_is_found(db, chain):
+    with db.connect() as su:
+        for old, new in ((2, 1000), (3, 2), (1000, 3)):
+            tamper(su, "UPDATE audit.project_history SET version = %s WHERE project_id = %s AND version = %s",
+                   new, chain, old)
+        problems = [r[4] for r in verify(su) if r[1] == chain]
+        assert "row_hash does not match the row's content" in problems
+
+
+def test_a_reason_can_be_required(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.commit()
+        su.execute("SET pulse.require_change_reason = on")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+            su.execute("UPDATE projects.projects SET name = 'X' WHERE project_id = %s", (project,))
+        su.rollback()
+        su.execute("SELECT pulse.set_change_reason('ticket 42')")
+        su.execute("UPDATE projects.projects SET name = 'X' WHERE project_id = %s", (project,))
+        su.commit()
+        assert history(su, project)[-1][6] == "ticket 42"
+        for bad in ("", "a\tb", "x" * 2001):
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                su.execute("SELECT pulse.set_change_reason(%s)", (bad,))
+            su.rollback()
+
+
+def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_rows(db):
+    with db.connect() as su:
+        projects = [new_project(su, name=f"P{i}") for i in range(4)]
+        tags = [r[0] for r in su.execute("SELECT tag_id FROM pulse.tag_reference ORDER BY tag_id LIMIT 6")]
+        su.commit()
+    changes = []
+    errors = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        made = 0
+        with db.connect() as conn:
+            for i in range(120):
+                project = rng.choice(projects)
+                action = rng.choice(["rename", "tag", "soft_delete", "phase"])
+                try:
+                    with conn.transaction():
+                        if action == "rename":
+                            conn.execute("UPDATE projects.projects SET name = %s WHERE project_id = %s",
+                                         (f"w{seed}-{i}", project))
+                        elif action == "tag":
+                            tag = rng.choice(tags)
+                            if conn.execute("DELETE FROM projects.project_tag WHERE project_id = %s AND tag_id = %s",
+                                            (project, tag)).rowcount == 0:
+                                conn.execute("INSERT INTO projects.project_tag (project_id, tag_id) VALUES (%s, %s)",
+                                             (project, tag))
+                        elif action == "soft_delete":
+                            conn.execute("""UPDATE projects.projects SET deleted_at = CASE WHEN deleted_at IS NULL
+                                            THEN now() END WHERE project_id = %s""", (project,))
+                        else:
+                            conn.execute("""UPDATE projects.projects SET phase_id = (SELECT phase_id FROM pulse.phase_reference
+                                            WHERE phase_id <> projects.phase_id ORDER BY random() LIMIT 1)
+                                            WHERE project_id = %s""", (project,))
+                    made += 1
+                except psycopg.errors.UniqueViolation:
+                    pass  # two workers inserted the same tag: that transaction changed nothing
+                except Exception as error:  # noqa: BLE001 - reported below
+                    errors.append(repr(error))
+        changes.append(made)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.connect() as su:
+        versions = su.execute("""SELECT count(*), bool_and(n = max_v) FROM (
+                                   SELECT project_id, count(*) AS n, max(version) AS max_v
+                                     FROM audit.project_history WHERE project_id = ANY(%s) GROUP BY project_id) x""",
+                              (projects,)).fetchone()
+        assert versions == (len(projects), True)  # gapless: as many rows as the last version
+        total = su.execute("SELECT count(*) FROM audit.project_history WHERE project_id = ANY(%s)",
+                           (projects,)).fetchone()[0]
+        assert total == len(projects) + sum(changes)  # one INSERT each, then one row per change
+        assert verify(su) == []
+        # Replaying history ends where the live rows are.
+        mismatched = su.execute("""
+            SELECT p.project_id FROM projects.projects p
+              JOIN LATERAL (SELECT snapshot FROM audit.project_history h WHERE h.project_id = p.project_id
+                             ORDER BY version DESC LIMIT 1) last ON true
+             WHERE p.project_id = ANY(%s)
+               AND (last.snapshot->>'name' IS DISTINCT FROM p.name
+                    OR (last.snapshot->'phase'->>'id')::int IS DISTINCT FROM p.phase_id
+                    OR (last.snapshot->>'deleted_at' IS NULL) <> (p.deleted_at IS NULL)
+                    OR (SELECT coalesce(array_agg((e->>'id')::int ORDER BY (e->>'id')::int), '{}')
+                          FROM jsonb_array_elements(last.snapshot->'tags') e)
+                       <> (SELECT coalesce(array_agg(tag_id ORDER BY tag_id), '{}') FROM projects.project_tag t
+                            WHERE t.project_id = p.project_id))""", (projects,)).fetchall()
+        assert mismatched == []
