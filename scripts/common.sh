@@ -87,7 +87,9 @@ shared_preload_libraries = '$preload'
 fsync = on
 log_min_messages = warning
 CONF
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
+    # Without RUST_BACKTRACE, as in production: pgrx would otherwise add a Rust backtrace to the
+    # DETAIL of errors that cross its FFI boundary.
+    runuser -u postgres -- env -u RUST_BACKTRACE "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w start >/dev/null
 }
 
 stop_cluster() {

@@ -24,6 +24,10 @@ BEGIN
                                    pulse.caller_is_auditor() TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA projects, documents, audit TO %I', role_name);
     EXECUTE pg_catalog.format(
+        'GRANT EXECUTE ON FUNCTION audit.project_as_of(bigint, timestamptz), audit.document_as_of(bigint, timestamptz),
+                                   audit.project_diff(bigint, integer, integer),
+                                   audit.document_diff(bigint, integer, integer) TO %I', role_name);
+    EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT (user_id, email, display_name, is_active, is_system_admin, created_at, updated_at, deleted_at)
@@ -66,7 +70,9 @@ BEGIN
                                    users.set_user_active(integer, boolean),
                                    users.open_session(integer, interval, inet, text, jsonb), users.revoke_session(uuid, text),
                                    users.revoke_user_sessions(integer, text), users.active_sessions(integer),
-                                   users.purge_expired_sessions(interval), pulse.set_change_reason(text) TO %I', role_name);
+                                   users.purge_expired_sessions(interval), pulse.set_change_reason(text),
+                                   audit.rollback_project(bigint, integer, integer),
+                                   audit.rollback_document(bigint, integer, integer) TO %I', role_name);
     -- Row-level security decides which rows each write may touch.
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', pulse.reference_table_list(), role_name);

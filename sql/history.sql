@@ -67,3 +67,42 @@ BEGIN
     END LOOP;
 END
 $capture$;
+
+-- Reading history. Security invoker: row-level security shows each caller the history of
+-- the projects they may read.
+CREATE INDEX document_history_document_idx ON audit.document_history (document_id, version);
+
+CREATE FUNCTION audit.project_as_of(project_id bigint, at timestamptz) RETURNS jsonb
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
+      FROM audit.project_history h
+     WHERE h.project_id = project_as_of.project_id AND h.changed_at <= project_as_of.at
+     ORDER BY h.version DESC
+     LIMIT 1;
+$$;
+COMMENT ON FUNCTION audit.project_as_of(bigint, timestamptz) IS
+    'The project (row and link sets) as it was at a time: the snapshot of its last version recorded by then; NULL if it did not exist or was deleted.';
+
+CREATE FUNCTION audit.document_as_of(document_id bigint, at timestamptz) RETURNS jsonb
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
+      FROM audit.document_history h
+     WHERE h.document_id = document_as_of.document_id AND h.changed_at <= document_as_of.at
+     ORDER BY h.version DESC
+     LIMIT 1;
+$$;
+COMMENT ON FUNCTION audit.document_as_of(bigint, timestamptz) IS
+    'The document as it was at a time: the snapshot of its last version recorded by then; NULL if it did not exist or was deleted.';
+
+COMMENT ON FUNCTION audit.project_diff(bigint, integer, integer) IS
+    'What changed between two versions of a project: one row per field (old, new), one per added or removed set element, references by label.';
+COMMENT ON FUNCTION audit.document_diff(bigint, integer, integer) IS
+    'What changed between two versions of a document: one row per field (old, new), references by label.';
+COMMENT ON FUNCTION audit.rollback_project(bigint, integer, integer) IS
+    'Restore a project and its feature, tech-stack, tag and member sets to an earlier version, if it is still at expected_current_version (40001 otherwise); recorded as a ROLLBACK version, whose number is returned.';
+COMMENT ON FUNCTION audit.rollback_document(bigint, integer, integer) IS
+    'Restore a document to an earlier version, if it is still at expected_current_version (40001 otherwise); recorded as a ROLLBACK version, whose number is returned.';

@@ -87,6 +87,10 @@ extension_sql_file!(
         history::chain::audit::verify,
         history::guard::audit::refuse_history_change,
         history::guard::audit::refuse_truncate,
+        history::rollback::audit::project_diff,
+        history::rollback::audit::document_diff,
+        history::rollback::audit::rollback_project,
+        history::rollback::audit::rollback_document,
     ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -21,6 +21,7 @@ use pulse_core::snapshot_diff::{changed_fields, diff, summary, FieldChange};
 use serde_json::{Map, Value};
 
 use super::chain::{lock_entity, Chain};
+use super::rollback::rolling_back;
 use super::snapshot::{self, link_element, link_set_of_table, RawRow};
 use super::{change_reason, writing_history, HistoryError};
 use crate::direct_read::{self, Table};
@@ -28,7 +29,7 @@ use crate::errors::raise;
 use crate::identity::{as_extension_owner, current_caller};
 
 /// Fields every write touches; they never make a change on their own.
-const BOOKKEEPING: &[&str] = &["updated_at", "updated_by"];
+pub(crate) const BOOKKEEPING: &[&str] = &["updated_at", "updated_by"];
 
 /// Added and removed elements of one link set.
 #[derive(Default)]
@@ -59,7 +60,11 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(operation: &'static str, snapshot: Map<String, Value>, changes: &[FieldChange]) -> Self {
+    pub fn new(
+        operation: &'static str,
+        snapshot: Map<String, Value>,
+        changes: &[FieldChange],
+    ) -> Self {
         let described = summary(changes);
         let summary = match operation {
             "INSERT" => "created".to_owned(),
@@ -287,6 +292,9 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
     let Some(project_id) = new.or(old).and_then(|row| row.get::<i64>("project_id")) else {
         return;
     };
+    if rolling_back(Chain::Project, (project_id, None)) {
+        return;
+    }
     lock_entity(Chain::Project, (project_id, None));
     match (old, new) {
         (None, Some(new)) => {
@@ -324,6 +332,9 @@ fn collect_link_change(table: &str, old: Option<RawRow>, new: Option<RawRow>) {
     };
     let project_of = |row: &RawRow| row.get::<i64>("project_id").unwrap_or_default();
     let push = |row: &RawRow, added: bool| {
+        if rolling_back(Chain::Project, (project_of(row), None)) {
+            return;
+        }
         let element = link_element(set, row);
         PENDING_LINKS.with_borrow_mut(|pending| {
             let delta = pending
@@ -391,6 +402,9 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
         return;
     };
     let (project_id, document_id) = ids(row);
+    if rolling_back(Chain::Document, (project_id, Some(document_id))) {
+        return;
+    }
     lock_entity(Chain::Document, (project_id, Some(document_id)));
     let record = match (&old, &new) {
         (None, Some(new)) => Record::new("INSERT", snapshot::row_object(new), &[]),

@@ -114,6 +114,11 @@ fn read_head(chain: Chain, key: EntityKey) -> Option<(i32, Vec<u8>)> {
     })
 }
 
+/// The version an entity's chain is at (None before its first history row).
+pub fn head_version(chain: Chain, key: EntityKey) -> Option<i32> {
+    read_head(chain, key).map(|(version, _)| version)
+}
+
 thread_local! {
     static MOVE_PROJECT_HEAD: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
     static MOVE_DOCUMENT_HEAD: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };

@@ -5,7 +5,8 @@
 //! - `capture`: the triggers on the audited tables that describe each change;
 //! - `chain`: the trigger that seals each history row into its entity's chain, and
 //!   `audit.verify()`;
-//! - `guard`: history is append-only, audited tables cannot be truncated.
+//! - `guard`: history is append-only, audited tables cannot be truncated;
+//! - `rollback`: the diff between two versions, and rollback to an earlier one.
 //!
 //! Backend-local state (below) is per transaction and cleared when it ends: the reason the
 //! caller gave, and the flag that lets pulse's own statements write history. Neither can be
@@ -14,6 +15,7 @@
 pub mod capture;
 pub mod chain;
 pub mod guard;
+pub mod rollback;
 pub mod snapshot;
 
 use std::cell::{Cell, RefCell};
@@ -121,6 +123,7 @@ unsafe extern "C-unwind" fn on_xact_event(
         CHANGE_REASON.with_borrow_mut(|r| *r = None);
         WRITING_HISTORY.set(0);
         capture::forget_pending();
+        rollback::forget_rollbacks();
     }
 }
 

@@ -317,3 +317,167 @@ def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_
                        <> (SELECT coalesce(array_agg(tag_id ORDER BY tag_id), '{}') FROM projects.project_tag t
                             WHERE t.project_id = p.project_id))""", (projects,)).fetchall()
         assert mismatched == []
+
+
+def head(conn, project_id):
+    return conn.execute("SELECT version FROM audit.project_chain WHERE project_id = %s", (project_id,)).fetchone()[0]
+
+
+def state(conn, project_id):
+    """What a rollback restores: the row's values and its link sets."""
+    row = conn.execute("""SELECT name, description, phase_id, priority_id, owner_id, deleted_at IS NOT NULL
+                            FROM projects.projects WHERE project_id = %s""", (project_id,)).fetchone()
+    sets = tuple(sorted(r[0] for r in conn.execute(f"SELECT {col} FROM projects.{table} WHERE project_id = %s",
+                                                    (project_id,)))
+                 for table, col in (("project_tag", "tag_id"), ("project_feature", "feature_id"),
+                                    ("project_member", "user_id || ':' || access_role_id")))
+    return row, sets
+
+
+def tag(conn, project_id, code, add=True):
+    if add:
+        conn.execute("INSERT INTO projects.project_tag (project_id, tag_id) SELECT %s, tag_id FROM pulse.tag_reference"
+                     " WHERE code = %s", (project_id, code))
+    else:
+        conn.execute("DELETE FROM projects.project_tag WHERE project_id = %s AND tag_id = (SELECT tag_id FROM"
+                     " pulse.tag_reference WHERE code = %s)", (project_id, code))
+
+
+def test_as_of_and_diff(db):
+    with db.connect(autocommit=True) as su:
+        project = new_project(su)
+        t1 = su.execute("SELECT clock_timestamp()").fetchone()[0]
+        su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
+                   (ref(su, "phase_reference", "build"), project))
+        tag(su, project, "security")
+        tag(su, project, "legacy")
+        tag(su, project, "legacy", add=False)
+        t2 = su.execute("SELECT clock_timestamp()").fetchone()[0]
+        su.execute("DELETE FROM projects.projects WHERE project_id = %s", (project,))
+        assert su.execute("SELECT audit.project_as_of(%s, %s)->'phase'->>'code'", (project, t1)).fetchone() == ("idea",)
+        as_of = su.execute("SELECT audit.project_as_of(%s, %s)", (project, t2)).fetchone()[0]
+        assert as_of["phase"]["code"] == "build" and [t["code"] for t in as_of["tags"]] == ["security"]
+        assert su.execute("SELECT audit.project_as_of(%s, now() + interval '1 hour')", (project,)).fetchone() == (None,)
+        assert su.execute("SELECT audit.project_as_of(%s, '2000-01-01')", (project,)).fetchone() == (None,)
+        assert su.execute("SELECT * FROM audit.project_diff(%s, 1, 3) ORDER BY 1, 2, 3", (project,)).fetchall() == [
+            ("phase", "Idea", "Build"), ("tags", None, "Security")]
+        assert su.execute("SELECT * FROM audit.project_diff(%s, 3, 5)", (project,)).fetchall() == []
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="has no version 99"):
+            su.execute("SELECT * FROM audit.project_diff(%s, 1, 99)", (project,))
+
+
+def test_rollback_restores_the_row_and_its_link_sets_and_is_recorded(db):
+    with db.connect() as su:
+        project = new_project(su)
+        tag(su, project, "security")
+        su.commit()
+        v2 = head(su, project)
+        expected = state(su, project)
+        su.execute("UPDATE projects.projects SET name = 'Changed', phase_id = %s WHERE project_id = %s",
+                   (ref(su, "phase_reference", "build"), project))
+        tag(su, project, "security", add=False)
+        tag(su, project, "legacy")
+        su.commit()
+        current = head(su, project)
+        new_version = su.execute("SELECT audit.rollback_project(%s, %s, %s)", (project, v2, current)).fetchone()[0]
+        su.commit()
+        assert new_version == current + 1 == head(su, project)
+        assert state(su, project) == expected
+        last = history(su, project)[-1]
+        assert last[1] == "ROLLBACK" and last[2].startswith(f"rolled back to version {v2}: ")
+        assert "tags" in last[3] and "name" in last[3]
+        # A rollback of the rollback brings the changes back.
+        changed = su.execute("SELECT snapshot FROM audit.project_history WHERE project_id = %s AND version = %s",
+                             (project, current)).fetchone()[0]
+        su.execute("SELECT audit.rollback_project(%s, %s, %s)", (project, current, new_version))
+        su.commit()
+        assert state(su, project)[0][0] == changed["name"] == "Changed"
+        assert verify(su) == []
+
+
+def test_rollback_refuses_a_stale_expected_version(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("UPDATE projects.projects SET name = 'B' WHERE project_id = %s", (project,))
+        su.commit()
+        with pytest.raises(psycopg.errors.SerializationFailure, match="is at version 2, not 1"):
+            su.execute("SELECT audit.rollback_project(%s, 1, 1)", (project,))
+        su.rollback()
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="no version 7"):
+            su.execute("SELECT audit.rollback_project(%s, 7, 2)", (project,))
+        su.rollback()
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="must not be NULL"):
+            su.execute("SELECT audit.rollback_project(%s, NULL, 2)", (project,))
+        su.rollback()
+        assert len(history(su, project)) == 2
+
+
+def test_rollback_restores_soft_deleted_and_deleted_projects(db):
+    with db.connect() as su:
+        project = new_project(su)
+        tag(su, project, "security")
+        su.execute("UPDATE projects.projects SET deleted_at = now() WHERE project_id = %s", (project,))
+        su.commit()
+        su.execute("SELECT audit.rollback_project(%s, 2, 3)", (project,))
+        su.commit()
+        assert state(su, project)[0][5] is False
+        before_delete = state(su, project)
+        su.execute("DELETE FROM projects.projects WHERE project_id = %s", (project,))
+        su.commit()
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="records its deletion"):
+            su.execute("SELECT audit.rollback_project(%s, 5, 5)", (project,))
+        su.rollback()
+        assert su.execute("SELECT audit.rollback_project(%s, 4, 5)", (project,)).fetchone() == (6,)
+        su.commit()
+        assert state(su, project) == before_delete
+        assert verify(su) == []
+
+
+def test_rollback_of_a_document(db):
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                      VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
+        document = su.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id,
+                                     object_key, size_bytes, checksum_sha256, priority_id, phase_id, custom_properties)
+                                 VALUES (%s, 'Spec', 's.pdf', %s, (SELECT storage_id FROM pulse.storage_reference
+                                         WHERE code = 's'), 'k', 1, repeat('a', 64), %s, %s, '{"team": "x"}')
+                                 RETURNING document_id""",
+                              (project, ref(su, "filetype_reference", "pdf"), ref(su, "priority_reference", "low"),
+                               ref(su, "phase_reference", "idea"))).fetchone()[0]
+        su.execute("""UPDATE documents.documents SET title = 'Spec v2', custom_properties = '{"team": "y"}',
+                      checksum_sha256 = repeat('b', 64), version = 2 WHERE document_id = %s""", (document,))
+        su.commit()
+        assert su.execute("SELECT audit.rollback_document(%s, 1, 2)", (document,)).fetchone() == (3,)
+        assert su.execute("""SELECT title, custom_properties, checksum_sha256 = repeat('a', 64), version
+                               FROM documents.documents WHERE document_id = %s""", (document,)).fetchone() == (
+            "Spec", {"team": "x"}, True, 1)
+        assert su.execute("SELECT field FROM audit.document_diff(%s, 2, 3) ORDER BY 1", (document,)).fetchall() == [
+            ("checksum_sha256",), ("custom_properties",), ("title",), ("version",)]
+        su.commit()
+        assert verify(su) == []
+
+
+def test_rollback_needs_the_rights_of_the_changes_it_undoes(db):
+    with db.connect(autocommit=True) as su:
+        viewer = su.execute("SELECT users.create_user('viewer@example.com', 'Viewer')").fetchone()[0]
+        token = su.execute("SELECT token FROM users.open_session(%s)", (viewer,)).fetchone()[0]
+        project = new_project(su)
+        su.execute("""INSERT INTO projects.project_member (project_id, user_id, access_role_id)
+                      VALUES (%s, %s, %s)""", (project, viewer, ref(su, "access_role_reference", "viewer")))
+        su.execute("UPDATE projects.projects SET name = 'B' WHERE project_id = %s", (project,))
+        current = head(su, project)
+    with psycopg.connect(db.app_dsn) as app:
+        app.execute("SELECT pulse.authenticate(%s)", (token,))
+        # The viewer reads the diff, but writing the project back is not theirs to do.
+        assert app.execute("SELECT count(*) FROM audit.project_diff(%s, 1, %s)", (project, current)).fetchone()[0] > 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=f"you may not change project {project}"):
+            app.execute("SELECT audit.rollback_project(%s, 1, %s)", (project, current))
+    # Someone outside the project learns nothing, not even the current version.
+    with db.connect(autocommit=True) as su:
+        outsider = su.execute("SELECT users.create_user('out@example.com', 'Out')").fetchone()[0]
+        token = su.execute("SELECT token FROM users.open_session(%s)", (outsider,)).fetchone()[0]
+    with psycopg.connect(db.app_dsn) as app:
+        app.execute("SELECT pulse.authenticate(%s)", (token,))
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match=f"project {project} has no version 1 that you"):
+            app.execute("SELECT audit.rollback_project(%s, 1, 99)", (project,))

@@ -289,6 +289,12 @@ SELECT pulse.reference_guard()                          | 42501 42501 42501 4250
 SELECT pulse.identity_key_changed()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.set_change_reason('because')               | ok ok ok ok ok ok ok ok ok ok
 SELECT count(*) >= 0 FROM audit.verify()                | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.project_as_of({P}, now()) IS NOT NULL      | f t t t t t f f f f
+SELECT audit.document_as_of({doc}, now()) IS NOT NULL   | f t t t t t f f f f
+SELECT count(*) > 0 FROM audit.project_diff({P}, 1, 2)  | 22023 t t t t t 22023 22023 22023 22023
+SELECT count(*) = 0 FROM audit.document_diff({doc}, 1, 1) | 22023 t t t t t 22023 22023 22023 22023
+SELECT audit.rollback_project({P}, 1, 1) > 0            | 22023 40001 40001 40001 40001 40001 22023 22023 22023 22023
+SELECT audit.rollback_document({doc}, 1, 1) > 0         | 22023 42501 t t t t 22023 22023 22023 22023
 SELECT audit.capture_project()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.capture_project_link()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.flush_project_links()                      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
