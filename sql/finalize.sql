@@ -72,7 +72,8 @@ BEGIN
                                    users.revoke_user_sessions(integer, text), users.active_sessions(integer),
                                    users.purge_expired_sessions(interval), pulse.set_change_reason(text),
                                    audit.rollback_project(bigint, integer, integer),
-                                   audit.rollback_document(bigint, integer, integer) TO %I', role_name);
+                                   audit.rollback_document(bigint, integer, integer),
+                                   audit.set_column_policy(regclass, name, text) TO %I', role_name);
     -- Row-level security decides which rows each write may touch.
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', pulse.reference_table_list(), role_name);

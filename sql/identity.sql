@@ -33,10 +33,10 @@ COMMENT ON COLUMN pulse.identity_key.key IS '32 bytes from the server''s strong 
 COMMENT ON COLUMN pulse.identity_key.created_at IS 'When the key was generated or last rotated.';
 INSERT INTO pulse.identity_key (key) VALUES (pulse.strong_random_key());
 -- Backends cache the key; any change makes them all read it again (src/identity.rs).
-CREATE TRIGGER identity_key_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pulse.identity_key
-    FOR EACH STATEMENT EXECUTE FUNCTION pulse.identity_key_changed();
-COMMENT ON FUNCTION pulse.identity_key_changed() IS
-    'Statement trigger on pulse.identity_key: makes every backend forget its cached copy of the key.';
+CREATE TRIGGER forget_cached_copies AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pulse.identity_key
+    FOR EACH STATEMENT EXECUTE FUNCTION pulse.forget_cached_copies();
+COMMENT ON FUNCTION pulse.forget_cached_copies() IS
+    'Statement trigger on tables whose contents backends cache (identity key, history column policy): makes every backend read them again.';
 
 CREATE FUNCTION pulse.rotate_identity_key() RETURNS timestamptz
     LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER

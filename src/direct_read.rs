@@ -272,3 +272,20 @@ impl Row {
         }
     }
 }
+
+#[pg_schema]
+mod pulse {
+    use super::*;
+
+    /// Statement trigger on the tables whose contents backends cache (the identity key, the
+    /// history column policy and salt): when the change commits, every backend's relcache
+    /// callbacks run for the table and the caches are read again (this backend's at once).
+    #[pg_trigger]
+    fn forget_cached_copies<'a>(
+        trigger: &'a pgrx::PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::PgTriggerError> {
+        // SAFETY: the trigger's relation is open; this queues a relcache invalidation.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
+        Ok(None)
+    }
+}

@@ -215,8 +215,9 @@ fn now_unix_seconds(ts: pg_sys::TimestampTz) -> i64 {
 }
 
 /// The installation's identity key, if present. Cached per backend: any change to
-/// pulse.identity_key fires a statement trigger that invalidates the table's relcache entry
-/// in every backend (`forget_identity_key`), so a rotation takes effect at its commit.
+/// pulse.identity_key fires `pulse.forget_cached_copies()`, which invalidates the table's
+/// relcache entry in every backend (`forget_identity_key`), so a rotation takes effect at
+/// its commit.
 fn identity_key() -> Option<Vec<u8>> {
     if let Some(key) = IDENTITY_KEY.with_borrow(Clone::clone) {
         return Some(key);
@@ -547,17 +548,6 @@ mod pulse {
     #[pg_extern(stable, parallel_restricted)]
     fn current_user_is_system_admin() -> bool {
         current_caller().is_some_and(|c| c.is_system_admin)
-    }
-
-    /// Statement trigger on pulse.identity_key: every backend forgets its cached key when
-    /// this transaction commits (and this one at once).
-    #[pg_trigger]
-    fn identity_key_changed<'a>(
-        trigger: &'a pgrx::PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, pgrx::PgTriggerError> {
-        // SAFETY: the trigger's relation is open; this queues a relcache invalidation.
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
-        Ok(None::<PgHeapTuple<'a, AllocatedByPostgres>>)
     }
 
     /// A fresh session token (256 bits from the server's strong random source).

@@ -60,7 +60,7 @@ extension_sql_file!(
         identity::pulse::current_session_id,
         identity::pulse::current_user_is_system_admin,
         identity::pulse::check_password_hash,
-        identity::pulse::identity_key_changed,
+        direct_read::pulse::forget_cached_copies,
     ]
 );
 extension_sql_file!(
@@ -91,6 +91,7 @@ extension_sql_file!(
         history::rollback::audit::document_diff,
         history::rollback::audit::rollback_project,
         history::rollback::audit::rollback_document,
+        direct_read::pulse::forget_cached_copies,
     ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

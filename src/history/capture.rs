@@ -303,7 +303,7 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
         }
         (Some(old), Some(new)) => {
             let after = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
-            let mut before = snapshot::row_object(&old);
+            let mut before = snapshot::row_object(snapshot::PROJECTS, &old);
             for set in snapshot::LINK_SETS {
                 before.insert(set.key.to_owned(), after[set.key].clone());
             }
@@ -315,7 +315,7 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
             write_project_history(project_id, Record::new(operation, after, &changes));
         }
         (Some(old), None) => {
-            let mut last = snapshot::row_object(&old);
+            let mut last = snapshot::row_object(snapshot::PROJECTS, &old);
             last.extend(last_recorded_link_sets(project_id));
             write_project_history(project_id, Record::new("DELETE", last, &[]));
         }
@@ -407,16 +407,27 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
     }
     lock_entity(Chain::Document, (project_id, Some(document_id)));
     let record = match (&old, &new) {
-        (None, Some(new)) => Record::new("INSERT", snapshot::row_object(new), &[]),
+        (None, Some(new)) => Record::new(
+            "INSERT",
+            snapshot::row_object(snapshot::DOCUMENTS, new),
+            &[],
+        ),
         (Some(old), Some(new)) => {
-            let (before, after) = (snapshot::row_object(old), snapshot::row_object(new));
+            let (before, after) = (
+                snapshot::row_object(snapshot::DOCUMENTS, old),
+                snapshot::row_object(snapshot::DOCUMENTS, new),
+            );
             let changes = diff(&before, &after, BOOKKEEPING);
             if changes.is_empty() {
                 return;
             }
             Record::new(operation_of_update(&before, &after), after, &changes)
         }
-        (Some(old), None) => Record::new("DELETE", snapshot::row_object(old), &[]),
+        (Some(old), None) => Record::new(
+            "DELETE",
+            snapshot::row_object(snapshot::DOCUMENTS, old),
+            &[],
+        ),
         (None, None) => return,
     };
     write_document_history(project_id, document_id, record);

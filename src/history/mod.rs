@@ -108,6 +108,7 @@ pub fn change_reason() -> Option<String> {
 pub fn register_callbacks() {
     // SAFETY: registering a static function once per backend.
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
+    snapshot::register_callbacks();
 }
 
 #[pg_guard]

@@ -142,6 +142,17 @@ fn restorable(column: &str) -> bool {
     )
 }
 
+/// Whether the snapshot holds the column's value: excluded columns are missing, redacted
+/// ones hold only a hash. A rollback leaves both as they are.
+fn recorded(snapshot: &Map<String, Value>, column: &str) -> bool {
+    let key = snapshot::reference_of_column(column).map_or(column, |r| r.key);
+    match snapshot.get(key) {
+        None => false,
+        Some(Value::String(s)) => !s.starts_with(snapshot::REDACTED_PREFIX),
+        Some(_) => true,
+    }
+}
+
 /// The snapshot as a flat record for jsonb_populate_record: references back to their ids,
 /// link sets left out.
 fn flat_record(snapshot: &Map<String, Value>) -> Value {
@@ -189,7 +200,7 @@ fn restore_row(
     }
     let list = columns
         .iter()
-        .filter(|c| restorable(c))
+        .filter(|c| restorable(c) && recorded(snapshot, c))
         .map(|c| format!("\"{c}\""))
         .collect::<Vec<_>>()
         .join(", ");
@@ -314,7 +325,7 @@ fn current_snapshot(chain: Chain, key: EntityKey) -> Option<Map<String, Value>> 
             let raw = RawRow { tuple, desc };
             found = Some(match chain {
                 Chain::Project => snapshot::project_snapshot(&raw),
-                Chain::Document => snapshot::row_object(&raw),
+                Chain::Document => snapshot::row_object(snapshot::DOCUMENTS, &raw),
             });
             std::ops::ControlFlow::Break(())
         });

@@ -7,16 +7,22 @@
 //! also carries its link sets: `features`, `tech_stack`, `tags` (references), `members` and
 //! `decisions`. `pulse_core::snapshot_diff` compares two snapshots.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
 use pgrx::{FromDatum, Uuid};
 use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::direct_read::Table;
 use crate::errors::raise;
 use crate::history::HistoryError;
+
+pub const PROJECTS: &str = "projects.projects";
+pub const DOCUMENTS: &str = "documents.documents";
 
 /// A heap tuple with its descriptor, read column by column.
 #[derive(Clone, Copy)]
@@ -182,10 +188,125 @@ fn plain_value(type_oid: pg_sys::Oid, datum: pg_sys::Datum) -> Value {
     }
 }
 
-/// Every column of an audited row, references resolved.
-pub fn row_object(row: &RawRow) -> Map<String, Value> {
+/// How history treats a column (audit.column_policy).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Treatment {
+    Exclude,
+    Redact,
+}
+
+/// The column policies and the redaction salt, read once per backend and forgotten on any
+/// relcache invalidation (changes to either table fire `pulse.forget_cached_copies()`).
+#[derive(Default)]
+struct Policies {
+    columns: HashMap<(String, String), Treatment>,
+    salt: Vec<u8>,
+}
+
+thread_local! {
+    static POLICIES: RefCell<Option<std::rc::Rc<Policies>>> = const { RefCell::new(None) };
+}
+
+pub fn register_callbacks() {
+    // SAFETY: registers a static function with PostgreSQL's relcache callback list.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(forget_policies), pg_sys::Datum::from(0)) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_policies(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+    POLICIES.with_borrow_mut(|p| *p = None);
+}
+
+fn policies() -> std::rc::Rc<Policies> {
+    if let Some(p) = POLICIES.with_borrow(Clone::clone) {
+        return p;
+    }
+    let mut loaded = Policies::default();
+    let table = Table::open(c"audit", c"column_policy");
+    let (t, c, k) = (
+        table.column(c"table_name"),
+        table.column(c"column_name"),
+        table.column(c"treatment"),
+    );
+    table.scan_all(c"column_policy_pkey", |row| {
+        let name = row
+            .get::<&CStr>(c)
+            .map(|n| n.to_string_lossy().into_owned());
+        if let (Some(t), Some(c), Some(k)) = (row.get::<String>(t), name, row.get::<String>(k)) {
+            let treatment = if k == "redact" {
+                Treatment::Redact
+            } else {
+                Treatment::Exclude
+            };
+            loaded.columns.insert((t, c), treatment);
+        }
+        ControlFlow::Continue(())
+    });
+    let salts = Table::open(c"pulse", c"redaction_salt");
+    let s = salts.column(c"salt");
+    salts.scan_all(c"redaction_salt_pkey", |row| {
+        loaded.salt = row.get::<Vec<u8>>(s).unwrap_or_default();
+        ControlFlow::Break(())
+    });
+    let loaded = std::rc::Rc::new(loaded);
+    POLICIES.with_borrow_mut(|p| *p = Some(loaded.clone()));
+    loaded
+}
+
+/// The treatment of `table`'s `column`, if any.
+pub fn treatment(table: &str, column: &str) -> Option<Treatment> {
+    policies()
+        .columns
+        .get(&(table.to_owned(), column.to_owned()))
+        .copied()
+}
+
+/// What stands for a redacted value: a salted SHA-256 that tells equal values apart from
+/// different ones, and nothing else.
+pub const REDACTED_PREFIX: &str = "redacted:";
+
+fn redact(table: &str, column: &str, value: &Value) -> Value {
+    let salt = policies().salt.clone();
+    let mut hasher = Sha256::new();
+    for part in [
+        salt.as_slice(),
+        table.as_bytes(),
+        column.as_bytes(),
+        value.to_string().as_bytes(),
+    ] {
+        hasher.update((part.len() as u32).to_be_bytes());
+        hasher.update(part);
+    }
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Value::String(format!("{REDACTED_PREFIX}{digest}"))
+}
+
+/// Every column of an audited row of `table`, references resolved, column policies applied.
+pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
     let mut object = Map::new();
     for (attnum, name, type_oid) in row.columns() {
+        let treatment = treatment(table, &name);
+        if treatment == Some(Treatment::Exclude) {
+            continue;
+        }
+        if treatment == Some(Treatment::Redact) {
+            let value = row
+                .datum(attnum)
+                .map_or(Value::Null, |d| plain_value(type_oid, d));
+            object.insert(
+                name.clone(),
+                if value.is_null() {
+                    value
+                } else {
+                    redact(table, &name, &value)
+                },
+            );
+            continue;
+        }
         let datum = row.datum(attnum);
         if let Some(r) = reference_of_column(&name) {
             let value = datum.map_or(Value::Null, |d| {
@@ -306,7 +427,7 @@ pub fn sort_elements(elements: &mut [Value]) {
 
 /// A project's snapshot: its row and every link set.
 pub fn project_snapshot(row: &RawRow) -> Map<String, Value> {
-    let mut object = row_object(row);
+    let mut object = row_object(PROJECTS, row);
     let project_id = row.get::<i64>("project_id").unwrap_or_default();
     for set in LINK_SETS {
         object.insert(

@@ -57,9 +57,12 @@ SUPPORT_TABLES = {
     "pulse.auditor_role": ["role_name", "granted_at"],
     "audit.project_chain": ["project_id", "version", "row_hash"],
     "audit.document_chain": ["project_id", "document_id", "version", "row_hash"],
+    "audit.column_policy": ["table_name", "column_name", "treatment", "set_at"],
+    "pulse.redaction_salt": ["singleton", "salt", "created_at"],
 }
-# Not dumped on purpose: a restored database generates an identity key of its own.
-NOT_DUMPED = {"pulse.identity_key"}
+# Not dumped on purpose: a restored database generates an identity key and a redaction salt
+# of its own.
+NOT_DUMPED = {"pulse.identity_key", "pulse.redaction_salt"}
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,8 @@ DEFAULTS = {
                                 "bucket": "'pulse-archive'"},
     "pulse.priority_reference": {"code": "'trivial'", "label": "'Trivial'", "rank": "5"},
     "pulse.identity_key": {"key": "sha256('k')"},
+    "pulse.redaction_salt": {"salt": "sha256('s')"},
+    "audit.column_policy": {"table_name": "'documents.documents'", "column_name": "'title'", "treatment": "'exclude'"},
     "pulse.auditor_role": {"role_name": "'compliance_bot'"},
     "users.users": {"email": "'dave@example.com'", "display_name": "'Dave'"},
     "users.sessions": {"user_id": "{bob}", "token_hash": "sha256('new-token')",
@@ -66,7 +68,8 @@ DEFAULTS = {
 }
 
 # What must go first for a table's default row to be valid (the key table holds one row).
-MAKE_ROOM = {"pulse.identity_key": "DELETE FROM pulse.identity_key"}
+MAKE_ROOM = {"pulse.identity_key": "DELETE FROM pulse.identity_key",
+             "pulse.redaction_salt": "DELETE FROM pulse.redaction_salt"}
 
 IDENTITY = {"pulse": "_id", "users.users": "user_id", "projects.projects": "project_id",
             "projects.project_decision_log": "decision_id", "documents.documents": "document_id"}
@@ -165,6 +168,12 @@ CASES = [
     ("identity_key_singleton", CHECK, "pulse.identity_key", {"singleton": "false"}),
     ("identity_key_length", CHECK, "pulse.identity_key", {"key": "'\\x00'::bytea"}),
     ("identity_key_pkey", UNIQUE, "pulse.identity_key", {}),
+    ("redaction_salt_singleton", CHECK, "pulse.redaction_salt", {"singleton": "false"}),
+    ("redaction_salt_length", CHECK, "pulse.redaction_salt", {"salt": "'\\x00'::bytea"}),
+    ("redaction_salt_pkey", UNIQUE, "pulse.redaction_salt", {}),
+    ("column_policy_table_check", CHECK, "audit.column_policy", {"table_name": "'projects.project_tag'"}),
+    ("column_policy_treatment_check", CHECK, "audit.column_policy", {"treatment": "'hide'"}),
+    ("column_policy_pkey", UNIQUE, "audit.column_policy", {"column_name": "'image_url'"}),
     ("auditor_role_pkey", UNIQUE, "pulse.auditor_role", {"role_name": "'pulse_test_auditor'"}),
     # users.users
     ("users_email_format", CHECK, "users.users", {"email": "'dave at example.com'"}),

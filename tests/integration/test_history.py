@@ -481,3 +481,52 @@ def test_rollback_needs_the_rights_of_the_changes_it_undoes(db):
         app.execute("SELECT pulse.authenticate(%s)", (token,))
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=f"project {project} has no version 1 that you"):
             app.execute("SELECT audit.rollback_project(%s, 1, 99)", (project,))
+
+
+def test_excluded_and_redacted_columns(db):
+    with db.connect() as su:
+        su.execute("SELECT audit.set_column_policy('projects.projects', 'description', 'exclude')")
+        su.execute("SELECT audit.set_column_policy('projects.projects', 'name', 'redact')")
+        su.commit()
+        project = new_project(su, name="Secret")
+        su.execute("UPDATE projects.projects SET description = 'only noise' WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET name = 'Secret 2' WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET name = 'Secret' WHERE project_id = %s", (project,))
+        su.commit()
+        rows = history(su, project)
+        assert [r[2] for r in rows] == ["created", "name changed", "name changed"]
+        snapshots = [r[0] for r in su.execute(
+            "SELECT snapshot FROM audit.project_history WHERE project_id = %s ORDER BY version", (project,))]
+        assert all("description" not in s for s in snapshots)
+        names = [s["name"] for s in snapshots]
+        assert all(n.startswith("redacted:") and "Secret" not in n for n in names)
+        assert names[0] == names[2] != names[1]  # equal values hash equal, and only that is revealed
+        assert su.execute("SELECT count(*) FROM audit.project_history WHERE snapshot::text LIKE '%%Secret%%'"
+                          ).fetchone() == (0,)
+        # A rollback leaves what history does not hold as it is.
+        su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
+                   (ref(su, "phase_reference", "build"), project))
+        su.commit()
+        su.execute("SELECT audit.rollback_project(%s, 1, %s)", (project, head(su, project)))
+        assert su.execute("SELECT name, description, phase_id FROM projects.projects WHERE project_id = %s",
+                          (project,)).fetchone() == ("Secret", "only noise", ref(su, "phase_reference", "idea"))
+        su.commit()
+        assert verify(su) == []
+        # Back to full recording.
+        su.execute("SELECT audit.set_column_policy('projects.projects', 'name', NULL)")
+        su.execute("UPDATE projects.projects SET name = 'Open' WHERE project_id = %s", (project,))
+        assert history(su, project)[-1][2].endswith("→ Open")
+
+
+@pytest.mark.parametrize("args,sqlstate", [
+    (("projects.project_tag", "tag_id", "exclude"), "22023"),
+    (("projects.projects", "nope", "exclude"), "42703"),
+    (("projects.projects", "project_id", "redact"), "22023"),
+    (("projects.projects", "deleted_at", "exclude"), "22023"),
+    (("projects.projects", "name", "hide"), "22023"),
+])
+def test_column_policy_refusals(db, args, sqlstate):
+    with db.connect() as su:
+        with pytest.raises(psycopg.Error) as raised:
+            su.execute("SELECT audit.set_column_policy(%s, %s, %s)", args)
+        assert raised.value.sqlstate == sqlstate

@@ -138,6 +138,18 @@ OPERATIONS = {
         "update": "UPDATE audit.document_chain SET version = version WHERE project_id = {P}",
         "delete": "DELETE FROM audit.document_chain WHERE project_id = {P}",
     },
+    "audit.column_policy": {
+        "select": "SELECT count(*) FROM audit.column_policy",
+        "insert": "INSERT INTO audit.column_policy (table_name, column_name, treatment) VALUES ('projects.projects', 'name', 'redact')",
+        "update": "UPDATE audit.column_policy SET treatment = treatment",
+        "delete": "DELETE FROM audit.column_policy",
+    },
+    "pulse.redaction_salt": {
+        "select": "SELECT count(*) FROM pulse.redaction_salt",
+        "insert": "INSERT INTO pulse.redaction_salt (singleton, salt) VALUES (false, sha256('x'))",
+        "update": "UPDATE pulse.redaction_salt SET created_at = created_at",
+        "delete": "DELETE FROM pulse.redaction_salt",
+    },
     "pulse.identity_key": {
         "select": "SELECT count(*) FROM pulse.identity_key",
         "insert": "INSERT INTO pulse.identity_key (singleton, key) VALUES (false, sha256('x'))",
@@ -227,6 +239,14 @@ audit.document_chain      select  none rows rows rows rows rows none none none n
 audit.document_chain      insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 audit.document_chain      update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 audit.document_chain      delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.column_policy       select  none rows rows rows rows rows rows none none none
+audit.column_policy       insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.column_policy       update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.column_policy       delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.redaction_salt      select  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.redaction_salt      insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.redaction_salt      update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.redaction_salt      delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        select  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -286,13 +306,14 @@ SELECT projects.enforce_project_rules()                 | 42501 42501 42501 4250
 SELECT projects.enforce_membership_rules()              | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT users.revoke_sessions_on_credential_change()     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.reference_guard()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
-SELECT pulse.identity_key_changed()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.forget_cached_copies()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.set_change_reason('because')               | ok ok ok ok ok ok ok ok ok ok
 SELECT count(*) >= 0 FROM audit.verify()                | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.project_as_of({P}, now()) IS NOT NULL      | f t t t t t f f f f
 SELECT audit.document_as_of({doc}, now()) IS NOT NULL   | f t t t t t f f f f
 SELECT count(*) > 0 FROM audit.project_diff({P}, 1, 2)  | 22023 t t t t t 22023 22023 22023 22023
 SELECT count(*) = 0 FROM audit.document_diff({doc}, 1, 1) | 22023 t t t t t 22023 22023 22023 22023
+SELECT audit.set_column_policy('projects.projects', 'description', 'exclude') | 42501 42501 42501 42501 42501 ok 42501 42501 42501 42501
 SELECT audit.rollback_project({P}, 1, 1) > 0            | 22023 40001 40001 40001 40001 40001 22023 22023 22023 22023
 SELECT audit.rollback_document({doc}, 1, 1) > 0         | 22023 42501 t t t t 22023 22023 22023 22023
 SELECT audit.capture_project()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -351,6 +372,7 @@ def world():
         su.execute("UPDATE users.users SET is_active = false WHERE user_id = %s", (ids["disabled"],))
         su.execute("ALTER TABLE users.users ENABLE TRIGGER revoke_sessions_on_credential_change")
 
+        su.execute("SELECT audit.set_column_policy('documents.documents', 'image_url', 'redact')")
         for table in REFERENCE_TABLES:
             cols, vals = REFERENCE_ROW[table]
             su.execute(f"INSERT INTO pulse.{table} ({cols}) VALUES ({vals.format(c='custom', n=97)})")
