@@ -88,11 +88,11 @@ CREATE FUNCTION pulse.grant_auditor_role(role_name name) RETURNS void
 AS $$
 BEGIN
     PERFORM pulse.grant_reader_privileges(role_name);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit.verify() TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit.verify(), audit.statement_stats() TO %I', role_name);
     INSERT INTO pulse.auditor_role (role_name) VALUES (grant_auditor_role.role_name) ON CONFLICT DO NOTHING;
 END
 $$;
 COMMENT ON FUNCTION pulse.grant_auditor_role(name) IS
-    'Grant an existing role read-only access to every pulse row (history included) without a session, and audit.verify(); credentials stay hidden.';
+    'Grant an existing role read-only access to every pulse row (history included) without a session, audit.verify() and audit.statement_stats(); credentials stay hidden.';
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse, users, projects, documents, audit FROM PUBLIC;

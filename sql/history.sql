@@ -185,3 +185,103 @@ COMMENT ON FUNCTION audit.rollback_project(bigint, integer, integer) IS
     'Restore a project and its feature, tech-stack, tag and member sets to an earlier version, if it is still at expected_current_version (40001 otherwise); recorded as a ROLLBACK version, whose number is returned.';
 COMMENT ON FUNCTION audit.rollback_document(bigint, integer, integer) IS
     'Restore a document to an earlier version, if it is still at expected_current_version (40001 otherwise); recorded as a ROLLBACK version, whose number is returned.';
+
+-- DDL audit: who changed pulse's schemas, when, and how (the seed's pg_event_trigger hook).
+CREATE TABLE audit.ddl_log (
+    project_id      bigint NOT NULL DEFAULT 0,
+    event_id        bigint GENERATED ALWAYS AS IDENTITY,
+    occurred_at     timestamptz NOT NULL DEFAULT now(),
+    login_role      name NOT NULL DEFAULT session_user,
+    acting_role     name NOT NULL DEFAULT current_user,
+    pulse_user_id   integer,
+    event           text NOT NULL,
+    command_tag     text NOT NULL,
+    object_type     text,
+    object_identity text,
+    PRIMARY KEY (project_id, event_id),
+    CONSTRAINT ddl_log_event_check CHECK (event IN ('ddl_command_end', 'sql_drop')),
+    CONSTRAINT ddl_log_project_zero CHECK (project_id = 0)
+);
+COMMENT ON TABLE audit.ddl_log IS
+    'DDL that touched pulse''s schemas, recorded by an event trigger: who, when, which command, which object. Append-only.';
+COMMENT ON COLUMN audit.ddl_log.project_id IS 'Always 0: DDL belongs to no project (the column keeps the table distributable like the others).';
+COMMENT ON COLUMN audit.ddl_log.event_id IS 'Order of the events.';
+COMMENT ON COLUMN audit.ddl_log.occurred_at IS 'Transaction timestamp of the command.';
+COMMENT ON COLUMN audit.ddl_log.login_role IS 'The login role that ran it.';
+COMMENT ON COLUMN audit.ddl_log.acting_role IS 'The role it ran as (after SET ROLE).';
+COMMENT ON COLUMN audit.ddl_log.pulse_user_id IS 'The authenticated pulse user, if any.';
+COMMENT ON COLUMN audit.ddl_log.event IS 'ddl_command_end or sql_drop.';
+COMMENT ON COLUMN audit.ddl_log.command_tag IS 'The command, as in ALTER TABLE.';
+COMMENT ON COLUMN audit.ddl_log.object_type IS 'The kind of object touched.';
+COMMENT ON COLUMN audit.ddl_log.object_identity IS 'The object, schema-qualified.';
+SELECT pg_catalog.pg_extension_config_dump('audit.ddl_log', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.ddl_log_event_id_seq', '');
+ALTER TABLE audit.ddl_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY read ON audit.ddl_log FOR SELECT
+    USING ((SELECT pulse.current_user_is_system_admin()) OR (SELECT pulse.caller_is_auditor()));
+CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON audit.ddl_log
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_history_change();
+CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON audit.ddl_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_history_change();
+
+CREATE FUNCTION audit.record_ddl() RETURNS event_trigger
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    schemas constant text[] := ARRAY['pulse', 'users', 'projects', 'documents', 'audit'];
+    -- Inside this definer function current_user is the owner; the setting "role" still
+    -- holds what the session SET ROLE to.
+    acting name := CASE pg_catalog.current_setting('role') WHEN 'none' THEN session_user
+                        ELSE pg_catalog.current_setting('role') END;
+    caller integer := pulse.current_user_id();
+BEGIN
+    IF TG_EVENT = 'ddl_command_end' THEN
+        -- Commands of pulse's own install and upgrade scripts are the extension's, not changes to it.
+        INSERT INTO audit.ddl_log (login_role, acting_role, pulse_user_id, event, command_tag, object_type, object_identity)
+        SELECT session_user, acting, caller, TG_EVENT, c.command_tag, c.object_type, c.object_identity
+          FROM pg_catalog.pg_event_trigger_ddl_commands() c
+         WHERE NOT c.in_extension
+           AND (c.schema_name = ANY (schemas)
+                OR (c.object_type = 'schema' AND c.object_identity = ANY (schemas))
+                OR (c.object_type = 'extension' AND c.object_identity = 'pulse'));
+    ELSE
+        INSERT INTO audit.ddl_log (login_role, acting_role, pulse_user_id, event, command_tag, object_type, object_identity)
+        SELECT session_user, acting, caller, TG_EVENT, TG_TAG, d.object_type, d.object_identity
+          FROM pg_catalog.pg_event_trigger_dropped_objects() d
+         WHERE d.original
+           AND (d.schema_name = ANY (schemas) OR (d.object_type = 'schema' AND d.object_name = ANY (schemas)));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit.record_ddl() IS
+    'Event trigger function: records DDL on pulse''s schemas in audit.ddl_log.';
+CREATE EVENT TRIGGER pulse_ddl_audit ON ddl_command_end EXECUTE FUNCTION audit.record_ddl();
+CREATE EVENT TRIGGER pulse_ddl_drop_audit ON sql_drop EXECUTE FUNCTION audit.record_ddl();
+
+-- pg_stat_statements, narrowed to statements on pulse's objects, when it is installed.
+CREATE FUNCTION audit.statement_stats()
+    RETURNS TABLE (queryid bigint, calls bigint, total_exec_ms double precision, mean_exec_ms double precision,
+                   rows bigint, query text)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    view_schema name;
+BEGIN
+    SELECT n.nspname INTO view_schema FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_stat_statements';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pg_stat_statements is not installed in this database' USING ERRCODE = '55000',
+            HINT = 'Add it to shared_preload_libraries and CREATE EXTENSION pg_stat_statements.';
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'SELECT s.queryid, s.calls, s.total_exec_time, s.mean_exec_time, s.rows, s.query
+           FROM %I.pg_stat_statements s
+          WHERE s.dbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+            AND s.query ~ %L
+          ORDER BY s.total_exec_time DESC', view_schema, '\m(pulse|users|projects|documents|audit)\.');
+END
+$$;
+COMMENT ON FUNCTION audit.statement_stats() IS
+    'pg_stat_statements rows of statements on pulse''s schemas, slowest first (55000 when pg_stat_statements is not installed). Query texts of other roles need pg_read_all_stats.';

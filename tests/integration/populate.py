@@ -103,6 +103,8 @@ def populate(conn: psycopg.Connection) -> dict:
     # History writes itself; one change is made by an authenticated user with a reason, so
     # that changed_by, session_id and reason are set somewhere.
     conn.execute("SELECT audit.set_column_policy('documents.documents', 'image_url', 'redact')")
+    conn.execute("CREATE INDEX documents_title_idx ON documents.documents (title)")  # recorded in audit.ddl_log
+    conn.execute("DROP INDEX documents.documents_title_idx")
     conn.commit()
     token = one(conn, "SELECT token FROM users.open_session(%s)", (ids["bob"],))
     conn.execute("SELECT pulse.authenticate(%s)", (token,))

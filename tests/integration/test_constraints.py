@@ -35,6 +35,7 @@ DEFAULTS = {
     "pulse.priority_reference": {"code": "'trivial'", "label": "'Trivial'", "rank": "5"},
     "pulse.identity_key": {"key": "sha256('k')"},
     "pulse.redaction_salt": {"salt": "sha256('s')"},
+    "audit.ddl_log": {"event": "'sql_drop'", "command_tag": "'DROP TABLE'"},
     "audit.column_policy": {"table_name": "'documents.documents'", "column_name": "'title'", "treatment": "'exclude'"},
     "pulse.auditor_role": {"role_name": "'compliance_bot'"},
     "users.users": {"email": "'dave@example.com'", "display_name": "'Dave'"},
@@ -71,7 +72,7 @@ DEFAULTS = {
 MAKE_ROOM = {"pulse.identity_key": "DELETE FROM pulse.identity_key",
              "pulse.redaction_salt": "DELETE FROM pulse.redaction_salt"}
 
-IDENTITY = {"pulse": "_id", "users.users": "user_id", "projects.projects": "project_id",
+IDENTITY = {"pulse": "_id", "users.users": "user_id", "projects.projects": "project_id", "audit.ddl_log": "event_id",
             "projects.project_decision_log": "decision_id", "documents.documents": "document_id"}
 
 CHECK = "23514"
@@ -171,6 +172,9 @@ CASES = [
     ("redaction_salt_singleton", CHECK, "pulse.redaction_salt", {"singleton": "false"}),
     ("redaction_salt_length", CHECK, "pulse.redaction_salt", {"salt": "'\\x00'::bytea"}),
     ("redaction_salt_pkey", UNIQUE, "pulse.redaction_salt", {}),
+    ("ddl_log_event_check", CHECK, "audit.ddl_log", {"event": "'ddl_command_start'"}),
+    ("ddl_log_project_zero", CHECK, "audit.ddl_log", {"project_id": "7"}),
+    ("ddl_log_pkey", UNIQUE, "audit.ddl_log", {"event_id": "1"}),
     ("column_policy_table_check", CHECK, "audit.column_policy", {"table_name": "'projects.project_tag'"}),
     ("column_policy_treatment_check", CHECK, "audit.column_policy", {"treatment": "'hide'"}),
     ("column_policy_pkey", UNIQUE, "audit.column_policy", {"column_name": "'image_url'"}),

@@ -530,3 +530,34 @@ def test_column_policy_refusals(db, args, sqlstate):
         with pytest.raises(psycopg.Error) as raised:
             su.execute("SELECT audit.set_column_policy(%s, %s, %s)", args)
         assert raised.value.sqlstate == sqlstate
+
+
+def test_ddl_on_pulse_schemas_is_recorded(db):
+    with db.connect(autocommit=True) as su:
+        assert su.execute("SELECT count(*) FROM audit.ddl_log").fetchone() == (0,)  # the install itself is not
+        su.execute("CREATE INDEX documents_title_idx ON documents.documents (title)")
+        su.execute("ALTER TABLE projects.projects ALTER COLUMN description SET STATISTICS 200")
+        su.execute("DROP INDEX documents.documents_title_idx")
+        su.execute("CREATE TABLE public.elsewhere (a int)")
+        rows = su.execute("""SELECT login_role, event, command_tag, object_type, object_identity
+                               FROM audit.ddl_log ORDER BY event_id""").fetchall()
+        assert rows == [
+            ("postgres", "ddl_command_end", "CREATE INDEX", "index", "documents.documents_title_idx"),
+            ("postgres", "ddl_command_end", "ALTER TABLE", "table", "projects.projects"),
+            ("postgres", "sql_drop", "DROP INDEX", "index", "documents.documents_title_idx"),
+        ]
+        for statement in ("UPDATE audit.ddl_log SET command_tag = 'x'", "DELETE FROM audit.ddl_log",
+                          "TRUNCATE audit.ddl_log"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                su.execute(statement)
+
+
+def test_statement_stats_over_pg_stat_statements(db):
+    with db.connect(autocommit=True) as su:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="pg_stat_statements is not installed"):
+            su.execute("SELECT * FROM audit.statement_stats()")
+        su.execute("CREATE EXTENSION pg_stat_statements")
+        su.execute("SELECT count(*) FROM projects.projects")
+        queries = [r[0] for r in su.execute("SELECT query FROM audit.statement_stats()")]
+        assert "SELECT count(*) FROM projects.projects" in queries
+        assert all(any(s + "." in q for s in ("pulse", "users", "projects", "documents", "audit")) for q in queries)

@@ -150,6 +150,12 @@ OPERATIONS = {
         "update": "UPDATE pulse.redaction_salt SET created_at = created_at",
         "delete": "DELETE FROM pulse.redaction_salt",
     },
+    "audit.ddl_log": {
+        "select": "SELECT count(*) FROM audit.ddl_log",
+        "insert": "INSERT INTO audit.ddl_log (event, command_tag) VALUES ('sql_drop', 'DROP TABLE')",
+        "update": "UPDATE audit.ddl_log SET command_tag = command_tag",
+        "delete": "DELETE FROM audit.ddl_log",
+    },
     "pulse.identity_key": {
         "select": "SELECT count(*) FROM pulse.identity_key",
         "insert": "INSERT INTO pulse.identity_key (singleton, key) VALUES (false, sha256('x'))",
@@ -247,6 +253,10 @@ pulse.redaction_salt      select  42501 42501 42501 42501 42501 42501 42501 4250
 pulse.redaction_salt      insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.redaction_salt      update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.redaction_salt      delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.ddl_log             select  none none none none none rows none none none none
+audit.ddl_log             insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.ddl_log             update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.ddl_log             delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        select  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -309,6 +319,8 @@ SELECT pulse.reference_guard()                          | 42501 42501 42501 4250
 SELECT pulse.forget_cached_copies()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.set_change_reason('because')               | ok ok ok ok ok ok ok ok ok ok
 SELECT count(*) >= 0 FROM audit.verify()                | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT count(*) >= 0 FROM audit.statement_stats()       | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.record_ddl()                               | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.project_as_of({P}, now()) IS NOT NULL      | f t t t t t f f f f
 SELECT audit.document_as_of({doc}, now()) IS NOT NULL   | f t t t t t f f f f
 SELECT count(*) > 0 FROM audit.project_diff({P}, 1, 2)  | 22023 t t t t t 22023 22023 22023 22023
@@ -373,6 +385,7 @@ def world():
         su.execute("ALTER TABLE users.users ENABLE TRIGGER revoke_sessions_on_credential_change")
 
         su.execute("SELECT audit.set_column_policy('documents.documents', 'image_url', 'redact')")
+        su.execute("CREATE INDEX ON documents.documents (title)")  # something in audit.ddl_log
         for table in REFERENCE_TABLES:
             cols, vals = REFERENCE_ROW[table]
             su.execute(f"INSERT INTO pulse.{table} ({cols}) VALUES ({vals.format(c='custom', n=97)})")
