@@ -50,7 +50,7 @@ BEGIN
                              'projects.project_tech_stack', 'projects.project_tag', 'projects.project_decision_log',
                              'projects.decision_feature', 'projects.decision_document', 'documents.documents',
                              'audit.project_history', 'audit.document_history', 'audit.project_chain',
-                             'audit.document_chain'] LOOP
+                             'audit.document_chain', 'audit.legal_hold', 'audit.history_tombstone'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format('CREATE POLICY read ON %s FOR SELECT USING (%s%s)', t, pg_catalog.format(holds, 'read'),
                                   -- The owner sees a new project also in INSERT ... RETURNING,

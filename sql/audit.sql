@@ -147,3 +147,61 @@ SELECT pg_catalog.pg_extension_config_dump('audit.project_history', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.document_history', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.project_chain', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.document_chain', '');
+
+-- Legal holds and purge tombstones (retention, see history.sql).
+CREATE TABLE audit.legal_hold (
+    project_id   bigint NOT NULL,
+    hold_id      bigint GENERATED ALWAYS AS IDENTITY,
+    placed_at    timestamptz NOT NULL DEFAULT now(),
+    placed_by    integer,
+    reason       text NOT NULL,
+    released_at  timestamptz,
+    released_by  integer,
+    PRIMARY KEY (project_id, hold_id),
+    CONSTRAINT legal_hold_reason_length CHECK (length(reason) BETWEEN 1 AND 2000),
+    CONSTRAINT legal_hold_released_after_placed CHECK (released_at >= placed_at)
+);
+CREATE UNIQUE INDEX legal_hold_active_idx ON audit.legal_hold (project_id) WHERE released_at IS NULL;
+COMMENT ON TABLE audit.legal_hold IS
+    'Legal holds: while a project has one that is not released, no history of it or its documents is purged.';
+COMMENT ON COLUMN audit.legal_hold.project_id IS 'The project held.';
+COMMENT ON COLUMN audit.legal_hold.hold_id IS 'Identity of the hold.';
+COMMENT ON COLUMN audit.legal_hold.placed_at IS 'When the hold was placed.';
+COMMENT ON COLUMN audit.legal_hold.placed_by IS 'Who placed it (NULL: maintenance path).';
+COMMENT ON COLUMN audit.legal_hold.reason IS 'Why (case, request, regulation).';
+COMMENT ON COLUMN audit.legal_hold.released_at IS 'When it was released; NULL while it holds.';
+COMMENT ON COLUMN audit.legal_hold.released_by IS 'Who released it.';
+SELECT pg_catalog.pg_extension_config_dump('audit.legal_hold', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.legal_hold_hold_id_seq', '');
+
+CREATE TABLE audit.history_tombstone (
+    project_id     bigint NOT NULL,
+    history_table  text NOT NULL,
+    entity_id      bigint NOT NULL,
+    up_to_version  integer NOT NULL,
+    removed_rows   integer NOT NULL,
+    removed_hash   bytea NOT NULL,
+    purged_at      timestamptz NOT NULL DEFAULT now(),
+    purged_by      integer,
+    purged_by_role name NOT NULL DEFAULT session_user,
+    reason         text NOT NULL,
+    PRIMARY KEY (project_id, history_table, entity_id, up_to_version),
+    CONSTRAINT history_tombstone_table_check CHECK (history_table IN ('audit.project_history', 'audit.document_history')),
+    CONSTRAINT history_tombstone_version_positive CHECK (up_to_version >= 1),
+    CONSTRAINT history_tombstone_removed_positive CHECK (removed_rows >= 1),
+    CONSTRAINT history_tombstone_removed_hash_sha256 CHECK (octet_length(removed_hash) = 32),
+    CONSTRAINT history_tombstone_reason_length CHECK (length(reason) BETWEEN 1 AND 2000)
+);
+COMMENT ON TABLE audit.history_tombstone IS
+    'What each purge removed from a history chain: up to which version, how many rows, the row_hash the chain continues from, who, when and why.';
+COMMENT ON COLUMN audit.history_tombstone.project_id IS 'The project (of the document, for document history).';
+COMMENT ON COLUMN audit.history_tombstone.history_table IS 'audit.project_history or audit.document_history.';
+COMMENT ON COLUMN audit.history_tombstone.entity_id IS 'The project id or the document id.';
+COMMENT ON COLUMN audit.history_tombstone.up_to_version IS 'Versions up to and including this one were removed.';
+COMMENT ON COLUMN audit.history_tombstone.removed_rows IS 'How many rows were removed.';
+COMMENT ON COLUMN audit.history_tombstone.removed_hash IS 'row_hash of version up_to_version: the next version''s prev_hash.';
+COMMENT ON COLUMN audit.history_tombstone.purged_at IS 'When.';
+COMMENT ON COLUMN audit.history_tombstone.purged_by IS 'The pulse user who purged (NULL: maintenance path).';
+COMMENT ON COLUMN audit.history_tombstone.purged_by_role IS 'The login role that purged.';
+COMMENT ON COLUMN audit.history_tombstone.reason IS 'Why.';
+SELECT pg_catalog.pg_extension_config_dump('audit.history_tombstone', '');

@@ -26,7 +26,8 @@ BEGIN
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION audit.project_as_of(bigint, timestamptz), audit.document_as_of(bigint, timestamptz),
                                    audit.project_diff(bigint, integer, integer),
-                                   audit.document_diff(bigint, integer, integer) TO %I', role_name);
+                                   audit.document_diff(bigint, integer, integer),
+                                   audit.purgeable_history(timestamptz) TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(
@@ -73,7 +74,9 @@ BEGIN
                                    users.purge_expired_sessions(interval), pulse.set_change_reason(text),
                                    audit.rollback_project(bigint, integer, integer),
                                    audit.rollback_document(bigint, integer, integer),
-                                   audit.set_column_policy(regclass, name, text) TO %I', role_name);
+                                   audit.set_column_policy(regclass, name, text),
+                                   audit.place_legal_hold(bigint, text), audit.release_legal_hold(bigint),
+                                   audit.purge_history(text) TO %I', role_name);
     -- Row-level security decides which rows each write may touch.
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', pulse.reference_table_list(), role_name);

@@ -285,3 +285,136 @@ END
 $$;
 COMMENT ON FUNCTION audit.statement_stats() IS
     'pg_stat_statements rows of statements on pulse''s schemas, slowest first (55000 when pg_stat_statements is not installed). Query texts of other roles need pg_read_all_stats.';
+
+-- Retention: history older than its reference data's retention_policy is purged, except
+-- under a legal hold; each purge leaves a tombstone so that the chain still verifies.
+CREATE TRIGGER append_only BEFORE INSERT OR UPDATE OR DELETE ON audit.history_tombstone
+    FOR EACH ROW EXECUTE FUNCTION audit.refuse_history_change();
+CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON audit.history_tombstone
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_history_change();
+
+CREATE FUNCTION audit.place_legal_hold(project_id bigint, reason text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM pulse.require_system_admin('place legal holds');
+    IF place_legal_hold.project_id IS NULL OR place_legal_hold.reason IS NULL THEN
+        RAISE EXCEPTION 'project_id and reason must not be NULL' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM audit.project_chain c WHERE c.project_id = place_legal_hold.project_id) THEN
+        RAISE EXCEPTION 'project % has no history to hold', place_legal_hold.project_id USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO audit.legal_hold (project_id, placed_by, reason)
+    VALUES (place_legal_hold.project_id, pulse.current_user_id(), place_legal_hold.reason)
+    ON CONFLICT (project_id) WHERE released_at IS NULL DO NOTHING
+    RETURNING hold_id INTO id;
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'project % is already on legal hold', place_legal_hold.project_id USING ERRCODE = '22023';
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION audit.place_legal_hold(bigint, text) IS
+    'Stop every purge of a project''s history (and its documents'') until the hold is released; returns the hold id. System administrators only.';
+
+CREATE FUNCTION audit.release_legal_hold(project_id bigint) RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pulse.require_system_admin('release legal holds');
+    UPDATE audit.legal_hold h SET released_at = pg_catalog.now(), released_by = pulse.current_user_id()
+     WHERE h.project_id = release_legal_hold.project_id AND h.released_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'project % is not on legal hold', project_id USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audit.release_legal_hold(bigint) IS
+    'Release the legal hold of a project. System administrators only.';
+
+-- What retention allows to purge at a time: all but the last version of each chain whose
+-- clock has run out. A project's clock starts when it entered its current phase and runs
+-- for that phase's retention_policy; a document's starts at its (soft) deletion and runs
+-- for its file type's. Held projects are skipped.
+CREATE FUNCTION audit.purgeable_history(at timestamptz DEFAULT now())
+    RETURNS TABLE (history_table text, project_id bigint, document_id bigint, up_to_version integer)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH project_clock AS (
+        SELECT c.project_id, c.version AS last_version,
+               (SELECT min(h.changed_at) FROM audit.project_history h
+                 WHERE h.project_id = c.project_id AND h.version > COALESCE(
+                       (SELECT max(p.version) FROM audit.project_history p
+                         WHERE p.project_id = c.project_id AND p.phase_id IS DISTINCT FROM last.phase_id), 0)) AS entered_at,
+               r.retention_policy
+          FROM audit.project_chain c
+          JOIN audit.project_history last ON last.project_id = c.project_id AND last.version = c.version
+          JOIN pulse.phase_reference r ON r.phase_id = last.phase_id
+         WHERE r.retention_policy IS NOT NULL
+    ), document_clock AS (
+        SELECT c.project_id, c.document_id, c.version AS last_version,
+               (SELECT max(h.changed_at) FROM audit.document_history h
+                 WHERE h.project_id = c.project_id AND h.document_id = c.document_id
+                   AND h.operation IN ('SOFT_DELETE', 'DELETE')) AS deleted_at,
+               last.operation, last.snapshot->>'deleted_at' AS still_deleted,
+               r.retention_policy
+          FROM audit.document_chain c
+          JOIN audit.document_history last
+            ON last.project_id = c.project_id AND last.document_id = c.document_id AND last.version = c.version
+          JOIN pulse.filetype_reference r ON r.filetype_id = (last.snapshot->'filetype'->>'id')::integer
+         WHERE r.retention_policy IS NOT NULL
+    ), latest_tombstone AS (
+        SELECT t.history_table, t.entity_id, max(t.up_to_version) AS up_to_version
+          FROM audit.history_tombstone t GROUP BY 1, 2
+    )
+    SELECT 'audit.project_history', p.project_id, NULL::bigint, p.last_version - 1
+      FROM project_clock p
+     WHERE p.entered_at + p.retention_policy < at AND p.last_version > 1
+       AND NOT EXISTS (SELECT 1 FROM audit.legal_hold l WHERE l.project_id = p.project_id AND l.released_at IS NULL)
+       AND p.last_version - 1 > COALESCE((SELECT t.up_to_version FROM latest_tombstone t
+                                          WHERE t.history_table = 'audit.project_history' AND t.entity_id = p.project_id), 0)
+    UNION ALL
+    SELECT 'audit.document_history', d.project_id, d.document_id, d.last_version - 1
+      FROM document_clock d
+     WHERE (d.operation = 'DELETE' OR d.still_deleted IS NOT NULL)
+       AND d.deleted_at + d.retention_policy < at AND d.last_version > 1
+       AND NOT EXISTS (SELECT 1 FROM audit.legal_hold l WHERE l.project_id = d.project_id AND l.released_at IS NULL)
+       AND d.last_version - 1 > COALESCE((SELECT t.up_to_version FROM latest_tombstone t
+                                          WHERE t.history_table = 'audit.document_history' AND t.entity_id = d.document_id), 0)
+     ORDER BY 1, 2, 3;
+$$;
+COMMENT ON FUNCTION audit.purgeable_history(timestamptz) IS
+    'The history chains whose retention has run out at a time (all but their last version), legal holds respected: what audit.purge_history() would remove.';
+
+CREATE FUNCTION audit.purge_history(reason text)
+    RETURNS TABLE (history_table text, project_id bigint, document_id bigint, up_to_version integer, removed_rows integer)
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p record;
+BEGIN
+    PERFORM pulse.require_system_admin('purge history');
+    IF reason IS NULL OR pg_catalog.length(reason) NOT BETWEEN 1 AND 2000 THEN
+        RAISE EXCEPTION 'a reason of 1 to 2000 characters is required' USING ERRCODE = '22023';
+    END IF;
+    FOR p IN SELECT * FROM audit.purgeable_history(pg_catalog.now()) LOOP
+        history_table := p.history_table;
+        project_id := p.project_id;
+        document_id := p.document_id;
+        up_to_version := p.up_to_version;
+        removed_rows := audit.purge_chain_prefix(p.history_table, p.project_id, p.document_id, p.up_to_version, reason);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION audit.purge_history(text) IS
+    'Remove the history that retention allows to remove (see audit.purgeable_history), leaving a tombstone per chain; returns what was removed. System administrators only.';
+COMMENT ON FUNCTION audit.purge_chain_prefix(text, bigint, bigint, integer, text) IS
+    'Internal: remove versions 1..up_to_version of one chain under its lock and record the tombstone. Called only by audit.purge_history().';

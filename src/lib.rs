@@ -85,6 +85,7 @@ extension_sql_file!(
         history::capture::audit::capture_document,
         history::chain::audit::seal_history_row,
         history::chain::audit::verify,
+        history::chain::audit::purge_chain_prefix,
         history::guard::audit::refuse_history_change,
         history::guard::audit::refuse_truncate,
         history::rollback::audit::project_diff,

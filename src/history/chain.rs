@@ -324,6 +324,37 @@ fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
         });
     }
 
+    // Where purges cut each chain: the latest tombstone's version and hash.
+    let mut tombstones: BTreeMap<EntityKey, (i32, Vec<u8>)> = BTreeMap::new();
+    {
+        let table = Table::open(c"audit", c"history_tombstone");
+        let (p, t, e, v, h) = (
+            table.column(c"project_id"),
+            table.column(c"history_table"),
+            table.column(c"entity_id"),
+            table.column(c"up_to_version"),
+            table.column(c"removed_hash"),
+        );
+        table.scan_all(c"history_tombstone_pkey", |row| {
+            if row.get::<String>(t).as_deref() == Some(chain.history_table()) {
+                let project = row.get::<i64>(p).unwrap_or_default();
+                let entity = row.get::<i64>(e).unwrap_or_default();
+                let key = match chain {
+                    Chain::Project => (project, None),
+                    Chain::Document => (project, Some(entity)),
+                };
+                let version = row.get::<i32>(v).unwrap_or_default();
+                if tombstones
+                    .get(&key)
+                    .is_none_or(|(known, _)| *known < version)
+                {
+                    tombstones.insert(key, (version, row.get(h).unwrap_or_default()));
+                }
+            }
+            ControlFlow::Continue(())
+        });
+    }
+
     // The entity being walked: its key, the last version seen and that row's hash.
     let mut current: Option<(EntityKey, i32, Vec<u8>)> = None;
     let mut finish = |entity: &(EntityKey, i32, Vec<u8>),
@@ -383,19 +414,25 @@ fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
         };
         match &predecessor {
             None => {
-                if version != 1 {
+                // A chain starts at version 1, or just after what its last purge removed.
+                let (first, start_hash) = match tombstones.get(&key) {
+                    Some((up_to, hash)) => (up_to + 1, Some(hash.as_slice())),
+                    None => (1, None),
+                };
+                if version != first {
                     report(
                         key,
                         Some(version),
-                        format!("the chain starts at version {version}, not 1"),
+                        format!("the chain starts at version {version}, not {first}"),
                     );
                 }
-                if prev_hash.is_some() {
-                    report(
-                        key,
-                        Some(version),
-                        "the first version has a prev_hash".into(),
-                    );
+                if prev_hash.as_deref() != start_hash {
+                    let problem = if start_hash.is_some() {
+                        "prev_hash is not the hash the purge's tombstone recorded"
+                    } else {
+                        "the first version has a prev_hash"
+                    };
+                    report(key, Some(version), problem.into());
                 }
             }
             Some((_, last, last_hash)) => {
@@ -426,9 +463,103 @@ fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error("unknown history table {0}")]
+    UnknownTable(String),
+    #[error("versions up to {up_to} of this chain cannot be purged: it ends at version {last}, which is always kept")]
+    KeepsLast { up_to: i32, last: i32 },
+}
+
+impl crate::errors::SqlError for PurgeError {
+    fn sqlstate(&self) -> pgrx::PgSqlErrorCode {
+        pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+    }
+}
+
+/// Remove versions 1..=up_to of one chain and record the tombstone; returns how many rows.
+fn purge_prefix(
+    history_table: &str,
+    project_id: i64,
+    document_id: Option<i64>,
+    up_to: i32,
+    reason: &str,
+) -> i32 {
+    let chain = match history_table {
+        "audit.project_history" => Chain::Project,
+        "audit.document_history" => Chain::Document,
+        other => raise(PurgeError::UnknownTable(other.to_owned())),
+    };
+    let key = (project_id, document_id.filter(|_| chain == Chain::Document));
+    lock_entity(chain, key);
+    let last = head_version(chain, key).unwrap_or(0);
+    if up_to < 1 || up_to >= last {
+        raise(PurgeError::KeepsLast { up_to, last });
+    }
+    let (select, delete) = match chain {
+        Chain::Project => (
+            "SELECT row_hash FROM audit.project_history WHERE project_id = $1 AND version = $3 AND $2::bigint IS NULL",
+            "DELETE FROM audit.project_history WHERE project_id = $1 AND version <= $3 AND $2::bigint IS NULL",
+        ),
+        Chain::Document => (
+            "SELECT row_hash FROM audit.document_history WHERE project_id = $1 AND document_id = $2 AND version = $3",
+            "DELETE FROM audit.document_history WHERE project_id = $1 AND document_id = $2 AND version <= $3",
+        ),
+    };
+    let args =
+        || -> Vec<pgrx::datum::DatumWithOid> { vec![key.0.into(), key.1.into(), up_to.into()] };
+    let removed_hash = Spi::get_one_with_args::<Vec<u8>>(select, &args())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| raise(HistoryError::Internal("reading the last purged row")));
+    let removed = super::purging(|| {
+        Spi::connect_mut(|client| client.update(delete, None, &args()).map(|s| s.len()))
+    })
+    .unwrap_or_else(|_| raise(HistoryError::Internal("purging history")));
+    let caller = crate::identity::current_caller().map(|c| c.user_id);
+    super::writing_history(|| {
+        Spi::run_with_args(
+            "INSERT INTO audit.history_tombstone (project_id, history_table, entity_id, up_to_version, removed_rows,
+                                                  removed_hash, purged_by, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                key.0.into(),
+                chain.history_table().into(),
+                key.1.unwrap_or(key.0).into(),
+                up_to.into(),
+                (removed as i32).into(),
+                removed_hash.into(),
+                caller.into(),
+                reason.into(),
+            ],
+        )
+    })
+    .unwrap_or_else(|_| raise(HistoryError::Internal("recording the tombstone")));
+    removed as i32
+}
+
 #[pg_schema]
 mod audit {
     use super::*;
+
+    /// Internal to audit.purge_history(): remove versions 1..up_to_version of one chain.
+    #[pg_extern(volatile, parallel_unsafe)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn purge_chain_prefix(
+        history_table: &str,
+        project_id: i64,
+        document_id: Option<i64>,
+        up_to_version: i32,
+        reason: &str,
+    ) -> i32 {
+        purge_prefix(
+            history_table,
+            project_id,
+            document_id,
+            up_to_version,
+            reason,
+        )
+    }
 
     /// BEFORE INSERT trigger on the history tables (see the module documentation).
     #[pg_trigger]

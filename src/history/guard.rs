@@ -1,14 +1,15 @@
 //! History is append-only, and audited tables cannot be emptied behind history's back.
 //!
-//! UPDATE, DELETE and TRUNCATE on the history tables and the chain heads are refused for
-//! every role, the owner included; only pulse's own writes (sealing moves a chain head)
-//! pass. Disabling the triggers needs ownership of the tables, which the application role
+//! UPDATE, DELETE and TRUNCATE on the history tables, the chain heads, the tombstones and
+//! the DDL log are refused for every role, the owner included; only pulse's own writes
+//! (sealing moves a chain head, a purge records its tombstone) and the retention purge
+//! (`audit.purge_history`) pass. Disabling the triggers needs ownership of the tables, which the application role
 //! never has; a superuser who does so anyway is caught by `audit.verify()`.
 
 use pgrx::prelude::*;
 use pgrx::PgTriggerError;
 
-use super::{is_writing_history, HistoryError};
+use super::{is_purging, is_writing_history, HistoryError};
 use crate::errors::raise;
 
 fn qualified(trigger: &PgTrigger<'_>) -> String {
@@ -22,13 +23,20 @@ fn qualified(trigger: &PgTrigger<'_>) -> String {
 mod audit {
     use super::*;
 
-    /// BEFORE UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on history and chain tables.
+    /// BEFORE INSERT, UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on the tables
+    /// of history: pulse's own writes may insert (tombstones) and update (chain heads), a
+    /// retention purge may delete; nothing else passes, TRUNCATE never.
     #[pg_trigger]
     fn refuse_history_change<'a>(
         trigger: &'a PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
-        if is_writing_history() && matches!(trigger.op()?, PgTriggerOperation::Update) {
-            return Ok(trigger.new());
+        let allowed = match trigger.op()? {
+            PgTriggerOperation::Insert | PgTriggerOperation::Update => is_writing_history(),
+            PgTriggerOperation::Delete => is_purging(),
+            PgTriggerOperation::Truncate => false,
+        };
+        if allowed {
+            return Ok(trigger.new().or_else(|| trigger.old()));
         }
         raise(HistoryError::AppendOnly {
             table: qualified(trigger),

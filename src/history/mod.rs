@@ -31,6 +31,8 @@ thread_local! {
     /// Depth of pulse's own history writes in progress: only they may insert history rows
     /// and move chain heads.
     static WRITING_HISTORY: Cell<u32> = const { Cell::new(0) };
+    /// Set while `audit.purge_chain_prefix` removes what retention allows.
+    static PURGING: Cell<bool> = const { Cell::new(false) };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,18 @@ pub fn is_writing_history() -> bool {
     WRITING_HISTORY.get() > 0
 }
 
+/// Run `f` as a retention purge: the only time history rows may be deleted.
+pub fn purging<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
+    PURGING.set(true);
+    PgTryBuilder::new(f)
+        .finally(|| PURGING.set(false))
+        .execute()
+}
+
+pub fn is_purging() -> bool {
+    PURGING.get()
+}
+
 /// The reason for the current transaction's changes; raises when one is required and missing.
 pub fn change_reason() -> Option<String> {
     let reason = CHANGE_REASON.with_borrow(Clone::clone);
@@ -123,6 +137,7 @@ unsafe extern "C-unwind" fn on_xact_event(
     ) {
         CHANGE_REASON.with_borrow_mut(|r| *r = None);
         WRITING_HISTORY.set(0);
+        PURGING.set(false);
         capture::forget_pending();
         rollback::forget_rollbacks();
     }

@@ -103,6 +103,9 @@ def populate(conn: psycopg.Connection) -> dict:
     # History writes itself; one change is made by an authenticated user with a reason, so
     # that changed_by, session_id and reason are set somewhere.
     conn.execute("SELECT audit.set_column_policy('documents.documents', 'image_url', 'redact')")
+    ids["hold"] = one(conn, "SELECT audit.place_legal_hold(%s, 'case 1')", (p,))
+    conn.execute("SELECT audit.purge_chain_prefix('audit.project_history', %s, NULL, 1, 'test')", (p,))
+    ids["tombstone_version"] = 1
     conn.execute("CREATE INDEX documents_title_idx ON documents.documents (title)")  # recorded in audit.ddl_log
     conn.execute("DROP INDEX documents.documents_title_idx")
     conn.commit()

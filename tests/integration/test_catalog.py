@@ -59,6 +59,9 @@ SUPPORT_TABLES = {
     "audit.document_chain": ["project_id", "document_id", "version", "row_hash"],
     "audit.column_policy": ["table_name", "column_name", "treatment", "set_at"],
     "pulse.redaction_salt": ["singleton", "salt", "created_at"],
+    "audit.legal_hold": ["project_id", "hold_id", "placed_at", "placed_by", "reason", "released_at", "released_by"],
+    "audit.history_tombstone": ["project_id", "history_table", "entity_id", "up_to_version", "removed_rows",
+                                "removed_hash", "purged_at", "purged_by", "purged_by_role", "reason"],
     "audit.ddl_log": ["project_id", "event_id", "occurred_at", "login_role", "acting_role", "pulse_user_id", "event",
                       "command_tag", "object_type", "object_identity"],
 }

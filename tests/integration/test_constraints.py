@@ -36,6 +36,10 @@ DEFAULTS = {
     "pulse.identity_key": {"key": "sha256('k')"},
     "pulse.redaction_salt": {"salt": "sha256('s')"},
     "audit.ddl_log": {"event": "'sql_drop'", "command_tag": "'DROP TABLE'"},
+    "audit.legal_hold": {"project_id": "{project_deleted}", "reason": "'case'"},
+    "audit.history_tombstone": {"project_id": "{project}", "history_table": "'audit.project_history'",
+                                "entity_id": "{project}", "up_to_version": "1000", "removed_rows": "1",
+                                "removed_hash": "sha256('h')", "reason": "'retention'"},
     "audit.column_policy": {"table_name": "'documents.documents'", "column_name": "'title'", "treatment": "'exclude'"},
     "pulse.auditor_role": {"role_name": "'compliance_bot'"},
     "users.users": {"email": "'dave@example.com'", "display_name": "'Dave'"},
@@ -73,6 +77,7 @@ MAKE_ROOM = {"pulse.identity_key": "DELETE FROM pulse.identity_key",
              "pulse.redaction_salt": "DELETE FROM pulse.redaction_salt"}
 
 IDENTITY = {"pulse": "_id", "users.users": "user_id", "projects.projects": "project_id", "audit.ddl_log": "event_id",
+            "audit.legal_hold": "hold_id",
             "projects.project_decision_log": "decision_id", "documents.documents": "document_id"}
 
 CHECK = "23514"
@@ -172,6 +177,16 @@ CASES = [
     ("redaction_salt_singleton", CHECK, "pulse.redaction_salt", {"singleton": "false"}),
     ("redaction_salt_length", CHECK, "pulse.redaction_salt", {"salt": "'\\x00'::bytea"}),
     ("redaction_salt_pkey", UNIQUE, "pulse.redaction_salt", {}),
+    ("legal_hold_reason_length", CHECK, "audit.legal_hold", {"reason": "''"}),
+    ("legal_hold_released_after_placed", CHECK, "audit.legal_hold", {"released_at": "now() - interval '1 day'"}),
+    ("legal_hold_pkey", UNIQUE, "audit.legal_hold", {"project_id": "{project}", "hold_id": "{hold}"}),
+    ("legal_hold_active_idx", UNIQUE, "audit.legal_hold", {"project_id": "{project}"}),
+    ("history_tombstone_table_check", CHECK, "audit.history_tombstone", {"history_table": "'audit.ddl_log'"}),
+    ("history_tombstone_version_positive", CHECK, "audit.history_tombstone", {"up_to_version": "0"}),
+    ("history_tombstone_removed_positive", CHECK, "audit.history_tombstone", {"removed_rows": "0"}),
+    ("history_tombstone_removed_hash_sha256", CHECK, "audit.history_tombstone", {"removed_hash": "'\\x00'::bytea"}),
+    ("history_tombstone_reason_length", CHECK, "audit.history_tombstone", {"reason": LONG.format(n=2001)}),
+    ("history_tombstone_pkey", UNIQUE, "audit.history_tombstone", {"up_to_version": "{tombstone_version}"}),
     ("ddl_log_event_check", CHECK, "audit.ddl_log", {"event": "'ddl_command_start'"}),
     ("ddl_log_project_zero", CHECK, "audit.ddl_log", {"project_id": "7"}),
     ("ddl_log_pkey", UNIQUE, "audit.ddl_log", {"event_id": "1"}),

@@ -561,3 +561,68 @@ def test_statement_stats_over_pg_stat_statements(db):
         queries = [r[0] for r in su.execute("SELECT query FROM audit.statement_stats()")]
         assert "SELECT count(*) FROM projects.projects" in queries
         assert all(any(s + "." in q for s in ("pulse", "users", "projects", "documents", "audit")) for q in queries)
+
+
+def test_retention_purges_what_has_expired_except_under_legal_hold(db):
+    with db.connect(autocommit=True) as su:
+        su.execute("""INSERT INTO pulse.phase_reference (code, label, sort_order, retention_policy)
+                      VALUES ('closed', 'Closed', 99, interval '1 second')""")
+        kept, held, purged = (new_project(su, name=n) for n in ("Kept", "Held", "Purged"))
+        for project in (held, purged):
+            su.execute("UPDATE projects.projects SET name = name || ' 2' WHERE project_id = %s", (project,))
+            su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
+                       (ref(su, "phase_reference", "closed"), project))
+        su.execute("UPDATE projects.projects SET name = 'Kept 2' WHERE project_id = %s", (kept,))
+        hold = su.execute("SELECT audit.place_legal_hold(%s, 'litigation 7')", (held,)).fetchone()[0]
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="already on legal hold"):
+            su.execute("SELECT audit.place_legal_hold(%s, 'again')", (held,))
+        su.execute("SELECT pg_sleep(1.1)")
+        assert su.execute("SELECT project_id, up_to_version FROM audit.purgeable_history()").fetchall() == [(purged, 2)]
+        assert su.execute("SELECT project_id, up_to_version, removed_rows FROM audit.purge_history('retention run')"
+                          ).fetchall() == [(purged, 2, 2)]
+        assert [r[0] for r in history(su, purged)] == [3]  # the last version is always kept
+        assert len(history(su, held)) == 3 and len(history(su, kept)) == 2
+        tombstone = su.execute("""SELECT up_to_version, removed_rows, reason, purged_by_role,
+                                         removed_hash = (SELECT prev_hash FROM audit.project_history
+                                                          WHERE project_id = t.project_id AND version = 3)
+                                    FROM audit.history_tombstone t WHERE entity_id = %s""", (purged,)).fetchone()
+        assert tombstone == (2, 2, "retention run", "postgres", True)
+        assert verify(su) == []
+        # The chain goes on from the tombstone.
+        su.execute("UPDATE projects.projects SET name = 'Purged 3' WHERE project_id = %s", (purged,))
+        assert verify(su) == []
+        # Released, the held project's history goes too.
+        su.execute("SELECT audit.release_legal_hold(%s)", (held,))
+        assert su.execute("SELECT released_at IS NOT NULL FROM audit.legal_hold WHERE hold_id = %s", (hold,)).fetchone() == (True,)
+        # (and the version the purged project gained since, its clock having run out too)
+        assert sorted(r[1] for r in su.execute("SELECT * FROM audit.purge_history('retention run')")) == sorted(
+            [held, purged])
+        assert verify(su) == []
+        # Tombstones are history too.
+        for statement in ("DELETE FROM audit.history_tombstone", "UPDATE audit.history_tombstone SET reason = 'x'",
+                          "TRUNCATE audit.history_tombstone",
+                          f"""INSERT INTO audit.history_tombstone (project_id, history_table, entity_id, up_to_version,
+                              removed_rows, removed_hash, reason) VALUES ({kept}, 'audit.project_history', {kept}, 1, 1,
+                              sha256('x'), 'forged')"""):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                su.execute(statement)
+
+
+def test_a_purge_cannot_hide_a_deleted_row(db, chain):
+    """Deleting the oldest rows by hand looks like a purge without its tombstone."""
+    with db.connect() as su:
+        tamper(su, "DELETE FROM audit.project_history WHERE project_id = %s AND version <= 2", chain)
+        problems = [r[4] for r in verify(su) if r[1] == chain]
+        assert problems[:2] == ["the chain starts at version 3, not 1", "the first version has a prev_hash"]
+
+
+def test_purging_needs_a_system_administrator(db):
+    with psycopg.connect(db.app_dsn) as app:
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        for call in ("SELECT * FROM audit.purge_history('x')", "SELECT audit.place_legal_hold(1, 'x')",
+                     "SELECT audit.release_legal_hold(1)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only a system administrator"):
+                app.execute(call)
+            app.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for function"):
+            app.execute("SELECT audit.purge_chain_prefix('audit.project_history', 1, NULL, 1, 'x')")

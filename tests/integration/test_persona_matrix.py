@@ -156,6 +156,18 @@ OPERATIONS = {
         "update": "UPDATE audit.ddl_log SET command_tag = command_tag",
         "delete": "DELETE FROM audit.ddl_log",
     },
+    "audit.legal_hold": {
+        "select": "SELECT count(*) FROM audit.legal_hold WHERE project_id = {P}",
+        "insert": "INSERT INTO audit.legal_hold (project_id, reason) VALUES ({P}, 'x')",
+        "update": "UPDATE audit.legal_hold SET reason = reason WHERE project_id = {P}",
+        "delete": "DELETE FROM audit.legal_hold WHERE project_id = {P}",
+    },
+    "audit.history_tombstone": {
+        "select": "SELECT count(*) FROM audit.history_tombstone WHERE project_id = {P}",
+        "insert": "INSERT INTO audit.history_tombstone (project_id, history_table, entity_id, up_to_version, removed_rows, removed_hash, reason) VALUES ({P}, 'audit.project_history', {P}, 1, 1, sha256('x'), 'x')",
+        "update": "UPDATE audit.history_tombstone SET reason = reason WHERE project_id = {P}",
+        "delete": "DELETE FROM audit.history_tombstone WHERE project_id = {P}",
+    },
     "pulse.identity_key": {
         "select": "SELECT count(*) FROM pulse.identity_key",
         "insert": "INSERT INTO pulse.identity_key (singleton, key) VALUES (false, sha256('x'))",
@@ -257,6 +269,14 @@ audit.ddl_log             select  none none none none none rows none none none n
 audit.ddl_log             insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 audit.ddl_log             update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 audit.ddl_log             delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.legal_hold          select  none rows rows rows rows rows none none none none
+audit.legal_hold          insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.legal_hold          update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.legal_hold          delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.history_tombstone   select  none rows rows rows rows rows none none none none
+audit.history_tombstone   insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.history_tombstone   update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+audit.history_tombstone   delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        select  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -323,10 +343,15 @@ SELECT count(*) >= 0 FROM audit.statement_stats()       | 42501 42501 42501 4250
 SELECT audit.record_ddl()                               | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.project_as_of({P}, now()) IS NOT NULL      | f t t t t t f f f f
 SELECT audit.document_as_of({doc}, now()) IS NOT NULL   | f t t t t t f f f f
-SELECT count(*) > 0 FROM audit.project_diff({P}, 1, 2)  | 22023 t t t t t 22023 22023 22023 22023
+SELECT count(*) > 0 FROM audit.project_diff({P}, 2, 3)  | 22023 t t t t t 22023 22023 22023 22023
 SELECT count(*) = 0 FROM audit.document_diff({doc}, 1, 1) | 22023 t t t t t 22023 22023 22023 22023
+SELECT audit.place_legal_hold({Q}, 'case') > 0         | 42501 42501 42501 42501 42501 t 42501 42501 42501 42501
+SELECT audit.release_legal_hold({P})                    | 42501 42501 42501 42501 42501 ok 42501 42501 42501 42501
+SELECT count(*) >= 0 FROM audit.purge_history('retention') | 42501 42501 42501 42501 42501 t 42501 42501 42501 42501
+SELECT count(*) = 0 FROM audit.purgeable_history(now() + interval '8 years') | t t t t t t t t t t
+SELECT audit.purge_chain_prefix('audit.project_history', {P}, NULL, 1, 'x') | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.set_column_policy('projects.projects', 'description', 'exclude') | 42501 42501 42501 42501 42501 ok 42501 42501 42501 42501
-SELECT audit.rollback_project({P}, 1, 1) > 0            | 22023 40001 40001 40001 40001 40001 22023 22023 22023 22023
+SELECT audit.rollback_project({P}, 2, 2) > 0            | 22023 40001 40001 40001 40001 40001 22023 22023 22023 22023
 SELECT audit.rollback_document({doc}, 1, 1) > 0         | 22023 42501 t t t t 22023 22023 22023 22023
 SELECT audit.capture_project()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.capture_project_link()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -436,6 +461,12 @@ def world():
                        (pid, decisions[0], docs[0]))
             if project == "P":
                 ids.update(decision=decisions[0], decision_spare=decisions[1], doc=docs[0], doc_spare=docs[1])
+        # P is archived (history kept seven years) and under legal hold; a purge left a
+        # tombstone in its history.
+        su.execute("UPDATE projects.projects SET phase_id = (SELECT phase_id FROM pulse.phase_reference"
+                   " WHERE code = 'archived') WHERE project_id = %s", (ids["P"],))
+        su.execute("SELECT audit.place_legal_hold(%s, 'case 1')", (ids["P"],))
+        su.execute("SELECT audit.purge_chain_prefix('audit.project_history', %s, NULL, 1, 'test')", (ids["P"],))
     db.ids, db.tokens, db.sessions = ids, tokens, sessions
     yield db
     drop_database(db)
