@@ -41,6 +41,8 @@ thread_local! {
     static LOCAL_CALLER: Cell<Option<Caller>> = const { Cell::new(None) };
     /// The last `pulse.identity` assertion verified in this transaction and what it yielded.
     static VERIFIED_ASSERTION: RefCell<Option<(CString, Option<Caller>)>> = const { RefCell::new(None) };
+    /// The extension's owner, read once per backend (see `as_extension_owner`).
+    static EXTENSION_OWNER: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
     /// The identity key, read once per backend (see `identity_key`).
     static IDENTITY_KEY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
     /// The prepared, kept plan (SPI_keepplan) that records session activity.
@@ -236,6 +238,8 @@ fn identity_key() -> Option<Vec<u8>> {
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_identity_key(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
     IDENTITY_KEY.with_borrow_mut(|key| *key = None);
+    // Ownership moves (REASSIGN OWNED) invalidate the relations too.
+    EXTENSION_OWNER.set(None);
 }
 
 /// What authentication needs of a session row.
@@ -349,12 +353,16 @@ pub(crate) fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSa
     // SAFETY: reading the backend's current user id, as fmgr_security_definer does.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
     PgTryBuilder::new(|| {
-        let owner = Spi::get_one::<pg_sys::Oid>(
-            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pulse'",
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| raise(IdentityError::Internal("looking up the extension owner")));
+        let owner = EXTENSION_OWNER.get().unwrap_or_else(|| {
+            let owner = Spi::get_one::<pg_sys::Oid>(
+                "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pulse'",
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| raise(IdentityError::Internal("looking up the extension owner")));
+            EXTENSION_OWNER.set(Some(owner));
+            owner
+        });
         // SAFETY: as above; restored in `finally`.
         unsafe {
             pg_sys::SetUserIdAndSecContext(

@@ -140,6 +140,7 @@ unsafe extern "C-unwind" fn on_xact_event(
         PURGING.set(false);
         capture::forget_pending();
         rollback::forget_rollbacks();
+        snapshot::forget_references();
     }
 }
 

@@ -349,7 +349,18 @@ fn table_columns(table: &str) -> Vec<String> {
 
 fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32 {
     let entity = entity_name(chain, key);
-    lock_entity(chain, key);
+    // The row first, as a write does.
+    let lock_row = match chain {
+        Chain::Project => Spi::run_with_args(
+            "SELECT 1 FROM projects.projects WHERE project_id = $1 FOR NO KEY UPDATE",
+            &[key.0.into()],
+        ),
+        Chain::Document => Spi::run_with_args(
+            "SELECT 1 FROM documents.documents WHERE project_id = $1 AND document_id = $2 FOR NO KEY UPDATE",
+            &[key.0.into(), key.1.into()],
+        ),
+    };
+    lock_row.unwrap_or_else(|_| raise(HistoryError::Internal("locking the row to roll back")));
     // Through row-level security first: whoever may not read the history learns nothing,
     // not even the current version.
     let (operation, target) = read_version(chain, key, to_version).unwrap_or_else(|| {
@@ -358,14 +369,22 @@ fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32
             version: to_version,
         })
     });
-    let current = super::chain::head_version(chain, key).unwrap_or(0);
-    if current != expected {
-        raise(RollbackError::NotAtExpectedVersion {
-            entity,
-            current,
-            expected,
-        });
-    }
+    // Checked now, and again under the entity lock once the rows are restored. The lock is
+    // taken last, as capture takes it after the rows it describes: a rollback that held it
+    // while waiting for a row another writer holds would deadlock with that writer, who
+    // waits for the lock.
+    let check_version = || {
+        let current = super::chain::head_version(chain, key).unwrap_or(0);
+        if current != expected {
+            raise(RollbackError::NotAtExpectedVersion {
+                entity: entity.clone(),
+                current,
+                expected,
+            });
+        }
+        current
+    };
+    let current = check_version();
     if operation == "DELETE" {
         raise(RollbackError::DeletionVersion {
             entity,
@@ -412,6 +431,8 @@ fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32
     PgTryBuilder::new(restore)
         .finally(|| ROLLING_BACK.with_borrow_mut(|r| r.retain(|e| *e != (chain, key))))
         .execute();
+    lock_entity(chain, key);
+    check_version();
 
     let after = current_snapshot(chain, key).unwrap_or_default();
     let changes = diff(&before, &after, BOOKKEEPING);

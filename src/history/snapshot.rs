@@ -145,6 +145,10 @@ pub fn reference_of_column(column: &str) -> Option<&'static Reference> {
 
 /// `{"id", "code", "label"}` of reference row `id` (code and label NULL if it is gone).
 fn reference(r: &Reference, id: i32) -> Value {
+    let key = (r.column, id);
+    if let Some(value) = REFERENCE_CACHE.with_borrow(|c| c.get(&key).cloned()) {
+        return value;
+    }
     let refs = Table::open(c"pulse", r.table);
     let (code, label, id_column) = (
         refs.column(c"code"),
@@ -155,7 +159,21 @@ fn reference(r: &Reference, id: i32) -> Value {
         (row.get::<String>(code), row.get::<String>(label))
     });
     let (code, label) = found.unwrap_or((None, None));
-    json!({"id": id, "code": code, "label": label})
+    let value = json!({"id": id, "code": code, "label": label});
+    REFERENCE_CACHE.with_borrow_mut(|c| c.insert(key, value.clone()));
+    value
+}
+
+thread_local! {
+    /// Reference rows resolved in this transaction: a handful of rows that every captured
+    /// change of a document or project looks up. Forgotten when the transaction ends, and
+    /// whenever a reference row is written (`forget_references`, called by the reference
+    /// guard trigger).
+    static REFERENCE_CACHE: RefCell<HashMap<(&'static str, i32), Value>> = RefCell::new(HashMap::new());
+}
+
+pub fn forget_references() {
+    REFERENCE_CACHE.with_borrow_mut(HashMap::clear);
 }
 
 fn reference_by_column(column: &str, id: i32) -> Value {
@@ -199,7 +217,8 @@ pub enum Treatment {
 /// relcache invalidation (changes to either table fire `pulse.forget_cached_copies()`).
 #[derive(Default)]
 struct Policies {
-    columns: HashMap<(String, String), Treatment>,
+    /// (table, column, treatment): a few entries, searched in place.
+    columns: Vec<(String, String, Treatment)>,
     salt: Vec<u8>,
 }
 
@@ -238,7 +257,7 @@ fn policies() -> std::rc::Rc<Policies> {
             } else {
                 Treatment::Exclude
             };
-            loaded.columns.insert((t, c), treatment);
+            loaded.columns.push((t, c, treatment));
         }
         ControlFlow::Continue(())
     });
@@ -257,8 +276,9 @@ fn policies() -> std::rc::Rc<Policies> {
 pub fn treatment(table: &str, column: &str) -> Option<Treatment> {
     policies()
         .columns
-        .get(&(table.to_owned(), column.to_owned()))
-        .copied()
+        .iter()
+        .find(|(t, c, _)| t == table && c == column)
+        .map(|(_, _, treatment)| *treatment)
 }
 
 /// What stands for a redacted value: a salted SHA-256 that tells equal values apart from

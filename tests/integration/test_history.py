@@ -248,20 +248,27 @@ def test_a_reason_can_be_required(db):
 
 
 def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_rows(db):
+    """Four connections, 1,200 random changes of four shared projects: renames, phase changes,
+    tags added and removed, soft deletes and restores, rollbacks, documents registered and
+    retitled. Every committed change is exactly one history row."""
     with db.connect() as su:
         projects = [new_project(su, name=f"P{i}") for i in range(4)]
         tags = [r[0] for r in su.execute("SELECT tag_id FROM pulse.tag_reference ORDER BY tag_id LIMIT 6")]
+        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                      VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
+        refs = (ref(su, "filetype_reference", "pdf"), ref(su, "storage_reference", "s"),
+                ref(su, "priority_reference", "low"), ref(su, "phase_reference", "idea"))
         su.commit()
-    changes = []
-    errors = []
+    project_changes, document_changes, errors = [], [], []
 
     def worker(seed):
         rng = random.Random(seed)
-        made = 0
+        made = {"project": 0, "document": 0}
         with db.connect() as conn:
-            for i in range(120):
+            for i in range(300):
                 project = rng.choice(projects)
-                action = rng.choice(["rename", "tag", "soft_delete", "phase"])
+                action = rng.choice(["rename", "tag", "soft_delete", "phase", "rollback", "document", "retitle"])
+                kind = "document" if action in ("document", "retitle") else "project"
                 try:
                     with conn.transaction():
                         if action == "rename":
@@ -276,16 +283,31 @@ def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_
                         elif action == "soft_delete":
                             conn.execute("""UPDATE projects.projects SET deleted_at = CASE WHEN deleted_at IS NULL
                                             THEN now() END WHERE project_id = %s""", (project,))
-                        else:
+                        elif action == "phase":
                             conn.execute("""UPDATE projects.projects SET phase_id = (SELECT phase_id FROM pulse.phase_reference
                                             WHERE phase_id <> projects.phase_id ORDER BY random() LIMIT 1)
                                             WHERE project_id = %s""", (project,))
-                    made += 1
-                except psycopg.errors.UniqueViolation:
-                    pass  # two workers inserted the same tag: that transaction changed nothing
+                        elif action == "rollback":
+                            current = head(conn, project)
+                            conn.execute("SELECT audit.rollback_project(%s, %s, %s)",
+                                         (project, rng.randint(1, current), current))
+                        elif action == "document":
+                            conn.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id,
+                                                storage_id, object_key, size_bytes, checksum_sha256, priority_id, phase_id)
+                                            VALUES (%s, %s, 'd.pdf', %s, %s, %s, 1, repeat('a', 64), %s, %s)""",
+                                         (project, f"D{seed}-{i}", refs[0], refs[1], f"k/{seed}/{i}", refs[2], refs[3]))
+                        else:
+                            if conn.execute("""UPDATE documents.documents SET title = %s WHERE document_id = (
+                                                 SELECT min(document_id) FROM documents.documents WHERE project_id = %s)""",
+                                            (f"T{seed}-{i}", project)).rowcount == 0:
+                                continue
+                    made[kind] += 1
+                except (psycopg.errors.UniqueViolation, psycopg.errors.SerializationFailure):
+                    pass  # a tag two workers added at once; a rollback that lost its race: no change
                 except Exception as error:  # noqa: BLE001 - reported below
                     errors.append(repr(error))
-        changes.append(made)
+        project_changes.append(made["project"])
+        document_changes.append(made["document"])
 
     threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
     for t in threads:
@@ -294,14 +316,14 @@ def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_
         t.join()
     assert errors == []
     with db.connect() as su:
-        versions = su.execute("""SELECT count(*), bool_and(n = max_v) FROM (
-                                   SELECT project_id, count(*) AS n, max(version) AS max_v
-                                     FROM audit.project_history WHERE project_id = ANY(%s) GROUP BY project_id) x""",
-                              (projects,)).fetchone()
-        assert versions == (len(projects), True)  # gapless: as many rows as the last version
+        for table, key in (("audit.project_history", "project_id"), ("audit.document_history", "document_id")):
+            gapless = su.execute(f"""SELECT bool_and(n = max_v) FROM (SELECT count(*) AS n, max(version) AS max_v
+                                       FROM {table} GROUP BY {key}) x""").fetchone()
+            assert gapless == (True,), table
         total = su.execute("SELECT count(*) FROM audit.project_history WHERE project_id = ANY(%s)",
                            (projects,)).fetchone()[0]
-        assert total == len(projects) + sum(changes)  # one INSERT each, then one row per change
+        assert total == len(projects) + sum(project_changes)  # one INSERT each, then one row per change
+        assert su.execute("SELECT count(*) FROM audit.document_history").fetchone()[0] == sum(document_changes)
         assert verify(su) == []
         # Replaying history ends where the live rows are.
         mismatched = su.execute("""
@@ -317,6 +339,12 @@ def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_
                        <> (SELECT coalesce(array_agg(tag_id ORDER BY tag_id), '{}') FROM projects.project_tag t
                             WHERE t.project_id = p.project_id))""", (projects,)).fetchall()
         assert mismatched == []
+        documents = su.execute("""
+            SELECT count(*) FROM documents.documents d
+              JOIN LATERAL (SELECT snapshot FROM audit.document_history h WHERE h.document_id = d.document_id
+                             ORDER BY version DESC LIMIT 1) last ON true
+             WHERE last.snapshot->>'title' IS DISTINCT FROM d.title""").fetchone()
+        assert documents == (0,)
 
 
 def head(conn, project_id):
@@ -626,3 +654,17 @@ def test_purging_needs_a_system_administrator(db):
             app.rollback()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied for function"):
             app.execute("SELECT audit.purge_chain_prefix('audit.project_history', 1, NULL, 1, 'x')")
+
+
+def test_a_relabelled_reference_shows_its_new_label_at_once(db):
+    """Capture caches reference rows per transaction; writing one forgets the cache."""
+    with db.connect() as su:
+        su.execute("INSERT INTO pulse.phase_reference (code, label, sort_order) VALUES ('qa', 'QA', 98)")
+        project = new_project(su)
+        su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
+                   (ref(su, "phase_reference", "qa"), project))
+        su.execute("UPDATE pulse.phase_reference SET label = 'Quality' WHERE code = 'qa'")
+        su.execute("UPDATE projects.projects SET name = 'B' WHERE project_id = %s", (project,))
+        labels = [r[0] for r in su.execute("""SELECT snapshot->'phase'->>'label' FROM audit.project_history
+                                               WHERE project_id = %s ORDER BY version""", (project,))]
+        assert labels == ["Idea", "QA", "Quality"]
