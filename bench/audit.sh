@@ -10,25 +10,14 @@
 # the write under row-level security); only the trigger differs. Variants run interleaved,
 # ROUNDS times each; medians are reported.
 #   ./bench/audit.sh [ROUNDS] [SECONDS_PER_RUN]
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
-cd "$PULSE_ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ROUNDS="${1:-3}"
 SECONDS_PER_RUN="${2:-4}"
-PORT="${PULSE_BENCH_PORT:-55601}"
-DIR="${PULSE_BENCH_DIR:-/tmp/pulse-bench}/audit"
 VARIANTS=(none pulse lean supa)
 WORKLOADS=(update insert insert1000)
 
-ensure_debian_packages
-ensure_cargo_pgrx
-install_extension release
-
-say "Starting a throwaway cluster in $DIR on 127.0.0.1:${PORT}"
-start_cluster "$DIR" "$PORT"
-trap 'stop_cluster "$DIR"' EXIT
-psql_as() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$1" -d bench "${@:2}"; }
-"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c 'CREATE DATABASE bench'
+bench_cluster audit 55601
 
 say "Loading 100,000 documents (bench/sql/audit_data.sql) and the baselines"
 psql_as postgres -c 'CREATE EXTENSION pulse' -f bench/sql/audit_data.sql -f bench/sql/audit_baselines.sql \
@@ -59,7 +48,6 @@ run() { # $1: synchronous_commit, $2: workload; prints "tps latency_ms"
         -h 127.0.0.1 -p "$PORT" -U bench_app "${DEFINES[@]}" -f "bench/pgbench/audit_$2.sql" bench 2>/dev/null |
         awk '/^latency average/ { lat = $4 } /^tps/ { tps = $3 } END { print tps, lat }'
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A tps latency
 for sync in on off; do

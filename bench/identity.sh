@@ -9,23 +9,12 @@
 # pgbench, 2 clients, prepared statements; the scripts run interleaved, ROUNDS times each,
 # and the medians are reported.
 #   ./bench/identity.sh [ROUNDS] [SECONDS_PER_RUN]
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
-cd "$PULSE_ROOT"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ROUNDS="${1:-5}"
 SECONDS_PER_RUN="${2:-5}"
-PORT="${PULSE_BENCH_PORT:-55600}"
-DIR="${PULSE_BENCH_DIR:-/tmp/pulse-bench}/identity"
 
-ensure_debian_packages
-ensure_cargo_pgrx
-install_extension release
-
-say "Starting a throwaway cluster in $DIR on 127.0.0.1:${PORT}"
-start_cluster "$DIR" "$PORT"
-trap 'stop_cluster "$DIR"' EXIT
-psql_as() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$1" -d bench "${@:2}"; }
-"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c 'CREATE DATABASE bench'
+bench_cluster identity 55600
 
 say "Loading 20,000 projects and 1,000,000 documents (bench/sql/rls_data.sql)"
 psql_as postgres -c 'CREATE EXTENSION pulse' -f bench/sql/rls_data.sql \
@@ -42,7 +31,6 @@ tps() { # $1: role, $2: script name
         -D token="$TOKEN" -D uid="$READER" -D doc="$DOC" -f "bench/pgbench/$2.sql" bench 2>/dev/null |
         awk '/^tps/ { print $3 }'
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A results
 for round in $(seq "$ROUNDS"); do

@@ -17,13 +17,13 @@ use std::ffi::{CStr, CString};
 use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgSqlErrorCode, Uuid};
 use pulse_core::assertion::{self, Claims};
 use pulse_core::token;
 
 use crate::direct_read::{self, Row, Table};
 use crate::errors::{raise, SqlError};
+use crate::kept_plans::{with_kept_plan, KeptPlan};
 use crate::settings;
 
 /// The authenticated caller of the current transaction.
@@ -46,7 +46,7 @@ thread_local! {
     /// The identity key, read once per backend (see `identity_key`).
     static IDENTITY_KEY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
     /// The prepared, kept plan (SPI_keepplan) that records session activity.
-    static TOUCH_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static TOUCH_PLAN: KeptPlan = const { RefCell::new(None) };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -335,10 +335,10 @@ fn read_user(user_id: i32) -> Option<UserRow> {
 
 /// Run `f` with the extension owner's privileges and `search_path = pg_catalog, pg_temp`,
 /// which is what a SECURITY DEFINER function with a pinned search_path gets; restores both
-/// afterwards, also on error. `current_user_id()` cannot itself be SECURITY DEFINER (it is
-/// called in every policy), yet its queries must neither run with the caller's rights nor
-/// resolve an operator the caller planted earlier in their search_path: that operator would
-/// run with the owner's rights.
+/// afterwards, also on error. Used by the statements pulse runs on the caller's behalf
+/// from functions that are not themselves SECURITY DEFINER (the session touch, history
+/// capture): they must not run with the caller's rights, nor resolve a name through a
+/// search_path the caller chose.
 pub(crate) fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
     // SAFETY: the same GUC nesting fmgr_security_definer uses for a function's SET clause;
     // AtEOXact_GUC below (or transaction abort) pops it.
@@ -393,28 +393,19 @@ fn touch_session(session_id: Uuid) {
         return;
     }
     as_extension_owner(|| {
-        Spi::connect_mut(|client| {
-            if TOUCH_PLAN.with_borrow(|p| p.is_none()) {
-                let plan = client
-                    .prepare_mut(TOUCH_SQL, &[PgBuiltInOids::UUIDOID.oid()])
-                    .unwrap_or_else(|_| {
-                        raise(IdentityError::Internal("preparing the session touch"))
-                    })
-                    .keep();
-                TOUCH_PLAN.with_borrow_mut(|p| *p = Some(plan));
-            }
-            TOUCH_PLAN.with_borrow(|plan| {
+        with_kept_plan(
+            &TOUCH_PLAN,
+            TOUCH_SQL,
+            &[PgBuiltInOids::UUIDOID.oid()],
+            "the session touch",
+            |client, plan| {
                 client
-                    .update(
-                        plan.as_ref().expect("prepared above"),
-                        None,
-                        &[session_id.into()],
-                    )
+                    .update(plan, None, &[session_id.into()])
                     .unwrap_or_else(|_| {
                         raise(IdentityError::Internal("recording session activity"))
                     });
-            });
-        })
+            },
+        )
     });
 }
 

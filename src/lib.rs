@@ -11,6 +11,7 @@ pub mod direct_read;
 pub mod errors;
 pub mod history;
 pub mod identity;
+pub mod kept_plans;
 pub mod reference_guard;
 pub mod settings;
 

@@ -15,7 +15,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{PgTriggerError, Uuid};
 use pulse_core::snapshot_diff::{changed_fields, diff, summary, FieldChange};
 use serde_json::{Map, Value};
@@ -27,6 +26,7 @@ use super::{change_reason, writing_history, HistoryError};
 use crate::direct_read::{self, Table};
 use crate::errors::raise;
 use crate::identity::{as_extension_owner, current_caller};
+use crate::kept_plans::{with_kept_plan, KeptPlan};
 
 /// Fields every write touches; they never make a change on their own.
 pub(crate) const BOOKKEEPING: &[&str] = &["updated_at", "updated_by"];
@@ -42,9 +42,9 @@ thread_local! {
     /// Link changes of the statements in progress: project -> set -> delta.
     static PENDING_LINKS: RefCell<BTreeMap<i64, BTreeMap<&'static str, SetDelta>>> =
         const { RefCell::new(BTreeMap::new()) };
-    static INSERT_PROJECT_HISTORY: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
-    static INSERT_DOCUMENT_HISTORY: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
-    static LAST_PROJECT_SNAPSHOT: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+    static INSERT_PROJECT_HISTORY: KeptPlan = const { RefCell::new(None) };
+    static INSERT_DOCUMENT_HISTORY: KeptPlan = const { RefCell::new(None) };
+    static LAST_PROJECT_SNAPSHOT: KeptPlan = const { RefCell::new(None) };
 }
 
 pub fn forget_pending() {
@@ -127,7 +127,7 @@ fn field_i32(snapshot: &Map<String, Value>, key: &str) -> Option<i32> {
 
 /// Run a kept plan (prepared once per backend) with pulse's rights, as a history write.
 fn execute_kept(
-    cell: &'static std::thread::LocalKey<RefCell<Option<OwnedPreparedStatement>>>,
+    cell: &'static std::thread::LocalKey<KeptPlan>,
     sql: &'static str,
     types: &[PgBuiltInOids],
     args: Vec<pgrx::datum::DatumWithOid<'static>>,
@@ -135,21 +135,10 @@ fn execute_kept(
     let types: Vec<pgrx::PgOid> = types.iter().map(|t| t.oid()).collect();
     writing_history(move || {
         as_extension_owner(move || {
-            Spi::connect_mut(|client| {
-                if cell.with_borrow(|p| p.is_none()) {
-                    let plan = client
-                        .prepare_mut(sql, &types)
-                        .unwrap_or_else(|_| {
-                            raise(HistoryError::Internal("preparing a history write"))
-                        })
-                        .keep();
-                    cell.with_borrow_mut(|p| *p = Some(plan));
-                }
-                cell.with_borrow(|plan| {
-                    client
-                        .update(plan.as_ref().expect("prepared above"), None, &args)
-                        .unwrap_or_else(|_| raise(HistoryError::Internal("writing history")));
-                });
+            with_kept_plan(cell, sql, &types, "a history write", |client, plan| {
+                client
+                    .update(plan, None, &args)
+                    .unwrap_or_else(|_| raise(HistoryError::Internal("writing history")));
             })
         })
     });
@@ -234,29 +223,18 @@ pub fn write_document_history(project_id: i64, document_id: i64, record: Record)
 /// has already removed the links).
 fn last_recorded_link_sets(project_id: i64) -> Map<String, Value> {
     let text: Option<String> = as_extension_owner(|| {
-        Spi::connect_mut(|client| {
-            if LAST_PROJECT_SNAPSHOT.with_borrow(|p| p.is_none()) {
-                let plan = client
-                    .prepare_mut(
-                        "SELECT snapshot::text FROM audit.project_history WHERE project_id = $1
-                          ORDER BY version DESC LIMIT 1",
-                        &[PgBuiltInOids::INT8OID.oid()],
-                    )
-                    .unwrap_or_else(|_| raise(HistoryError::Internal("preparing a history read")))
-                    .keep();
-                LAST_PROJECT_SNAPSHOT.with_borrow_mut(|p| *p = Some(plan));
-            }
-            LAST_PROJECT_SNAPSHOT.with_borrow(|plan| {
+        with_kept_plan(
+            &LAST_PROJECT_SNAPSHOT,
+            "SELECT snapshot::text FROM audit.project_history WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
+            &[PgBuiltInOids::INT8OID.oid()],
+            "a history read",
+            |client, plan| {
                 client
-                    .select(
-                        plan.as_ref().expect("prepared above"),
-                        Some(1),
-                        &[project_id.into()],
-                    )
+                    .select(plan, Some(1), &[project_id.into()])
                     .ok()
                     .and_then(|t| t.first().get::<String>(1).ok().flatten())
-            })
-        })
+            },
+        )
     });
     let last: Map<String, Value> = text
         .and_then(|t| serde_json::from_str(&t).ok())

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
+use crate::kept_plans::{with_kept_plan, KeptPlan};
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
 use pgrx::{FromDatum, IntoDatum, PgTriggerError, PgTupleDesc, Uuid};
 use pulse_core::chain::{RowEncoder, Value};
 
@@ -120,8 +120,8 @@ pub fn head_version(chain: Chain, key: EntityKey) -> Option<i32> {
 }
 
 thread_local! {
-    static MOVE_PROJECT_HEAD: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
-    static MOVE_DOCUMENT_HEAD: std::cell::RefCell<Option<OwnedPreparedStatement>> = const { std::cell::RefCell::new(None) };
+    static MOVE_PROJECT_HEAD: KeptPlan = const { std::cell::RefCell::new(None) };
+    static MOVE_DOCUMENT_HEAD: KeptPlan = const { std::cell::RefCell::new(None) };
 }
 
 fn move_head(chain: Chain, key: EntityKey, version: i32, hash: &[u8; 32]) {
@@ -146,22 +146,17 @@ fn move_head(chain: Chain, key: EntityKey, version: i32, hash: &[u8; 32]) {
             vec![key.0.into(), key.1.into(), version.into(), hash.to_vec().into()],
         ),
     };
-    Spi::connect_mut(|client| {
-        if cell.with_borrow(|p| p.is_none()) {
-            let plan = client
-                .prepare_mut(sql, &types)
-                .unwrap_or_else(|_| {
-                    raise(HistoryError::Internal("preparing the chain head update"))
-                })
-                .keep();
-            cell.with_borrow_mut(|p| *p = Some(plan));
-        }
-        cell.with_borrow(|plan| {
+    with_kept_plan(
+        cell,
+        sql,
+        &types,
+        "the chain head update",
+        |client, plan| {
             client
-                .update(plan.as_ref().expect("prepared above"), None, &args)
+                .update(plan, None, &args)
                 .unwrap_or_else(|_| raise(HistoryError::Internal("moving the chain head")));
-        });
-    });
+        },
+    );
 }
 
 /// The hash of a history row: its canonical encoding without `row_hash`.
