@@ -82,3 +82,22 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- 6. Every change is history: Linus signs in, moves the project to Build with a reason, and
+--    the history says who, what and why, sealed into a hash chain.
+CREATE TEMP TABLE demo_session AS
+SELECT token FROM users.open_session((SELECT user_id FROM users.users WHERE email = 'linus@example.com'));
+BEGIN;
+SELECT pulse.authenticate(token) AS linus FROM demo_session;
+SELECT pulse.set_change_reason('design review passed');
+UPDATE projects.projects SET phase_id = (SELECT phase_id FROM pulse.phase_reference WHERE code = 'build');
+COMMIT;
+SELECT h.version, h.operation, h.change_summary, u.display_name AS changed_by, h.reason
+  FROM audit.project_history h LEFT JOIN users.users u ON u.user_id = h.changed_by
+ ORDER BY h.version;
+SELECT * FROM audit.project_diff((SELECT min(project_id) FROM projects.projects), 1, 4);
+
+-- 7. Roll the phase change back (recorded too), and check every chain.
+SELECT audit.rollback_project(project_id, 3, 4) AS new_version FROM projects.projects;
+SELECT version, operation, change_summary FROM audit.project_history WHERE version > 3 ORDER BY version;
+SELECT count(*) AS broken_links FROM audit.verify();

@@ -4,7 +4,7 @@
 \set ON_ERROR_STOP on
 ALTER TABLE documents.documents DISABLE TRIGGER history_capture;
 ALTER TABLE projects.projects DISABLE TRIGGER history_capture;
-ALTER TABLE projects.project_member DISABLE TRIGGER history_capture;
+ALTER TABLE projects.project_member DISABLE TRIGGER history_capture, DISABLE TRIGGER history_flush;
 INSERT INTO users.users (email, display_name) VALUES ('writer@bench.example', 'Bench Writer') RETURNING user_id AS writer \gset
 INSERT INTO projects.projects (name, owner_id, phase_id, priority_id)
 VALUES ('Bench', :writer, (SELECT phase_id FROM pulse.phase_reference WHERE code = 'build'),
@@ -25,5 +25,5 @@ SELECT :project, 'Document ' || d, 'doc' || d || '.pdf',
   FROM generate_series(1, 100000) d;
 ALTER TABLE documents.documents ENABLE TRIGGER history_capture;
 ALTER TABLE projects.projects ENABLE TRIGGER history_capture;
-ALTER TABLE projects.project_member ENABLE TRIGGER history_capture;
+ALTER TABLE projects.project_member ENABLE TRIGGER history_capture, ENABLE TRIGGER history_flush;
 VACUUM ANALYZE;
