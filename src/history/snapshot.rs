@@ -105,38 +105,70 @@ pub struct Reference {
     id: &'static CStr,
 }
 
-macro_rules! reference {
-    ($column:literal, $key:literal, $table:literal) => {
-        Reference {
-            column: $column,
-            key: $key,
-            table: $crate::history::snapshot::cstr!($table),
-            pkey: $crate::history::snapshot::cstr!(concat!($table, "_pkey")),
-            id: $crate::history::snapshot::cstr!($column),
-        }
-    };
-}
-
-macro_rules! cstr {
-    ($text:expr) => {
-        match CStr::from_bytes_with_nul(concat!($text, "\0").as_bytes()) {
-            Ok(c) => c,
-            Err(_) => panic!("interior NUL"),
-        }
-    };
-}
-pub(crate) use cstr;
-
 pub const REFERENCES: &[Reference] = &[
-    reference!("phase_id", "phase", "phase_reference"),
-    reference!("priority_id", "priority", "priority_reference"),
-    reference!("license_id", "license", "license_reference"),
-    reference!("filetype_id", "filetype", "filetype_reference"),
-    reference!("storage_id", "storage", "storage_reference"),
-    reference!("feature_id", "feature", "feature_reference"),
-    reference!("tech_stack_id", "tech_stack", "tech_stack_reference"),
-    reference!("tag_id", "tag", "tag_reference"),
-    reference!("access_role_id", "role", "access_role_reference"),
+    Reference {
+        column: "phase_id",
+        key: "phase",
+        table: c"phase_reference",
+        pkey: c"phase_reference_pkey",
+        id: c"phase_id",
+    },
+    Reference {
+        column: "priority_id",
+        key: "priority",
+        table: c"priority_reference",
+        pkey: c"priority_reference_pkey",
+        id: c"priority_id",
+    },
+    Reference {
+        column: "license_id",
+        key: "license",
+        table: c"license_reference",
+        pkey: c"license_reference_pkey",
+        id: c"license_id",
+    },
+    Reference {
+        column: "filetype_id",
+        key: "filetype",
+        table: c"filetype_reference",
+        pkey: c"filetype_reference_pkey",
+        id: c"filetype_id",
+    },
+    Reference {
+        column: "storage_id",
+        key: "storage",
+        table: c"storage_reference",
+        pkey: c"storage_reference_pkey",
+        id: c"storage_id",
+    },
+    Reference {
+        column: "feature_id",
+        key: "feature",
+        table: c"feature_reference",
+        pkey: c"feature_reference_pkey",
+        id: c"feature_id",
+    },
+    Reference {
+        column: "tech_stack_id",
+        key: "tech_stack",
+        table: c"tech_stack_reference",
+        pkey: c"tech_stack_reference_pkey",
+        id: c"tech_stack_id",
+    },
+    Reference {
+        column: "tag_id",
+        key: "tag",
+        table: c"tag_reference",
+        pkey: c"tag_reference_pkey",
+        id: c"tag_id",
+    },
+    Reference {
+        column: "access_role_id",
+        key: "role",
+        table: c"access_role_reference",
+        pkey: c"access_role_reference_pkey",
+        id: c"access_role_id",
+    },
 ];
 
 pub fn reference_of_column(column: &str) -> Option<&'static Reference> {
