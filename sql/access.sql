@@ -82,12 +82,10 @@ BEGIN
     END LOOP;
 
     -- Reference data: readable by every authenticated caller, written by system administrators.
-    FOREACH t IN ARRAY ARRAY['access_role_reference', 'feature_reference', 'tech_stack_reference', 'license_reference',
-                             'phase_reference', 'decision_type_reference', 'tag_reference', 'filetype_reference',
-                             'storage_reference', 'priority_reference'] LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE pulse.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE pg_catalog.format('CREATE POLICY read ON pulse.%I FOR SELECT USING (%s)', t, everyone);
-        EXECUTE pg_catalog.format('CREATE POLICY manage ON pulse.%I FOR ALL USING (%s) WITH CHECK (%s)', t, admins, admins);
+    FOREACH t IN ARRAY pg_catalog.string_to_array(pulse.reference_table_list(), ', ') LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format('CREATE POLICY read ON %s FOR SELECT USING (%s)', t, everyone);
+        EXECUTE pg_catalog.format('CREATE POLICY manage ON %s FOR ALL USING (%s) WITH CHECK (%s)', t, admins, admins);
     END LOOP;
 END
 $policies$;

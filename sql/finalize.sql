@@ -41,17 +41,6 @@ $$;
 COMMENT ON FUNCTION pulse.grant_reader_privileges(name) IS
     'Internal: what pulse.grant_application_role() and pulse.grant_auditor_role() both grant.';
 
-CREATE FUNCTION pulse.reference_table_list() RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT 'pulse.access_role_reference, pulse.feature_reference, pulse.tech_stack_reference, pulse.license_reference,
-            pulse.phase_reference, pulse.decision_type_reference, pulse.tag_reference, pulse.filetype_reference,
-            pulse.storage_reference, pulse.priority_reference';
-$$;
-COMMENT ON FUNCTION pulse.reference_table_list() IS
-    'Internal: the ten reference tables, as a list for GRANT statements.';
-
 CREATE FUNCTION pulse.grant_application_role(role_name name) RETURNS void
     LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

@@ -130,6 +130,13 @@ BEGIN
                  FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_truncate()', t);
     END LOOP;
 
+    -- Capture caches reference rows (labels); a change to one makes every backend read again.
+    FOREACH t IN ARRAY pg_catalog.string_to_array(pulse.reference_table_list(), ', ') LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER forget_cached_copies AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
+                 FOR EACH STATEMENT EXECUTE FUNCTION pulse.forget_cached_copies()', t);
+    END LOOP;
+
     FOREACH t IN ARRAY ARRAY['audit.project_history', 'audit.document_history'] LOOP
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER seal BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION audit.seal_history_row()', t);

@@ -36,7 +36,7 @@ INSERT INTO pulse.identity_key (key) VALUES (pulse.strong_random_key());
 CREATE TRIGGER forget_cached_copies AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pulse.identity_key
     FOR EACH STATEMENT EXECUTE FUNCTION pulse.forget_cached_copies();
 COMMENT ON FUNCTION pulse.forget_cached_copies() IS
-    'Statement trigger on tables whose contents backends cache (identity key, history column policy): makes every backend read them again.';
+    'Statement trigger on tables whose contents backends cache (identity key, history column policies and salt, reference labels): makes every backend read them again.';
 
 CREATE FUNCTION pulse.rotate_identity_key() RETURNS timestamptz
     LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER

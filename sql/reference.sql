@@ -320,3 +320,15 @@ BEGIN
     END LOOP;
 END
 $register$;
+
+-- The reference tables are the tables reference_guard guards: the list above is the only one.
+CREATE FUNCTION pulse.reference_table_list() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.string_agg(t.tgrelid::regclass::text, ', ' ORDER BY t.tgrelid::regclass::text)
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgfoid = 'pulse.reference_guard()'::regprocedure;
+$$;
+COMMENT ON FUNCTION pulse.reference_table_list() IS
+    'Internal: the reference tables (those reference_guard guards), as a comma-separated list of qualified names.';

@@ -67,27 +67,24 @@ fn relation_oid(schema: &'static CStr, name: &'static CStr) -> pg_sys::Oid {
 /// is what SQL in a VOLATILE function sees (SPI does the same); STABLE callers read under
 /// the calling statement's snapshot instead, as SQL in a STABLE function does.
 pub fn with_fresh_snapshot<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: as _SPI_execute_plan for a non-read-only call; an error pops the snapshot at
-    // (sub)transaction abort.
-    unsafe {
-        pg_sys::CommandCounterIncrement();
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-        // Under REPEATABLE READ the transaction snapshot predates this command.
-        pg_sys::UpdateActiveSnapshotCommandId();
-    }
-    let result = f();
-    // SAFETY: pops what was pushed above.
-    unsafe { pg_sys::PopActiveSnapshot() };
-    result
+    with_snapshot(pg_sys::GetTransactionSnapshot, f)
 }
 
 /// Run `f` under the newest snapshot: it also sees what transactions that committed after
 /// this one began wrote. The hash chain reads its head so, after taking the entity's lock.
 pub fn with_latest_snapshot<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: as in with_fresh_snapshot.
+    with_snapshot(pg_sys::GetLatestSnapshot, f)
+}
+
+/// Run `f` with the snapshot `take` returns active, taken after a CommandCounterIncrement,
+/// as `_SPI_execute_plan` does for a non-read-only call.
+fn with_snapshot<T>(take: unsafe fn() -> pg_sys::Snapshot, f: impl FnOnce() -> T) -> T {
+    // SAFETY: PushActiveSnapshot copies the static snapshot it is given; an error pops it at
+    // (sub)transaction abort.
     unsafe {
         pg_sys::CommandCounterIncrement();
-        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
+        pg_sys::PushActiveSnapshot(take());
+        // Under REPEATABLE READ the transaction snapshot predates this command.
         pg_sys::UpdateActiveSnapshotCommandId();
     }
     let result = f();
@@ -278,8 +275,9 @@ mod pulse {
     use super::*;
 
     /// Statement trigger on the tables whose contents backends cache (the identity key, the
-    /// history column policy and salt): when the change commits, every backend's relcache
-    /// callbacks run for the table and the caches are read again (this backend's at once).
+    /// history column policies and salt, the reference tables): when the change commits,
+    /// every backend's relcache callbacks run and the caches are read again (this
+    /// backend's at the next command).
     #[pg_trigger]
     fn forget_cached_copies<'a>(
         trigger: &'a pgrx::PgTrigger<'a>,

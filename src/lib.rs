@@ -14,6 +14,7 @@ pub mod identity;
 pub mod kept_plans;
 pub mod reference_guard;
 pub mod settings;
+pub mod transaction;
 
 pgrx::pg_module_magic!();
 

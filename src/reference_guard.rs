@@ -92,8 +92,6 @@ mod pulse {
         if unsafe { pg_sys::creating_extension } {
             return Ok(trigger.new().or_else(|| trigger.old()));
         }
-        // Captured history resolves reference rows through a per-transaction cache.
-        crate::history::snapshot::forget_references();
         let result = (|| {
             let old = trigger.old();
             let new = trigger.new();

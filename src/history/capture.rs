@@ -65,7 +65,6 @@ impl Record {
         snapshot: Map<String, Value>,
         changes: &[FieldChange],
     ) -> Self {
-        let described = summary(changes);
         let summary = match operation {
             "INSERT" => "created".to_owned(),
             "DELETE" => "deleted".to_owned(),
@@ -87,7 +86,7 @@ impl Record {
                     format!("{verb}; {}", summary(&others))
                 }
             }
-            _ => described,
+            _ => summary(changes),
         };
         let changed_columns = match operation {
             "INSERT" => snapshot

@@ -130,17 +130,12 @@ unsafe extern "C-unwind" fn on_xact_event(
     event: pg_sys::XactEvent::Type,
     _arg: *mut core::ffi::c_void,
 ) {
-    use pg_sys::XactEvent::*;
-    if matches!(
-        event,
-        XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PREPARE | XACT_EVENT_PARALLEL_ABORT
-    ) {
+    if crate::transaction::ends_transaction(event) {
         CHANGE_REASON.with_borrow_mut(|r| *r = None);
         WRITING_HISTORY.set(0);
         PURGING.set(false);
         capture::forget_pending();
         rollback::forget_rollbacks();
-        snapshot::forget_references();
     }
 }
 

@@ -197,15 +197,10 @@ fn reference(r: &Reference, id: i32) -> Value {
 }
 
 thread_local! {
-    /// Reference rows resolved in this transaction: a handful of rows that every captured
-    /// change of a document or project looks up. Forgotten when the transaction ends, and
-    /// whenever a reference row is written (`forget_references`, called by the reference
-    /// guard trigger).
+    /// Reference rows already resolved: a handful of rows that every captured change of a
+    /// document or project looks up. Forgotten with the other cached copies
+    /// (`forget_cached_copies` below) whenever a reference table is written.
     static REFERENCE_CACHE: RefCell<HashMap<(&'static str, i32), Value>> = RefCell::new(HashMap::new());
-}
-
-pub fn forget_references() {
-    REFERENCE_CACHE.with_borrow_mut(HashMap::clear);
 }
 
 fn reference_by_column(column: &str, id: i32) -> Value {
@@ -260,12 +255,17 @@ thread_local! {
 
 pub fn register_callbacks() {
     // SAFETY: registers a static function with PostgreSQL's relcache callback list.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(forget_policies), pg_sys::Datum::from(0)) };
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(forget_cached_copies), pg_sys::Datum::from(0))
+    };
 }
 
+/// Any relcache invalidation (the reference tables, the column policies and the salt fire
+/// one through `pulse.forget_cached_copies()` when written) drops what this module caches.
 #[pg_guard]
-unsafe extern "C-unwind" fn forget_policies(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
+unsafe extern "C-unwind" fn forget_cached_copies(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
     POLICIES.with_borrow_mut(|p| *p = None);
+    REFERENCE_CACHE.with_borrow_mut(HashMap::clear);
 }
 
 fn policies() -> std::rc::Rc<Policies> {
@@ -304,24 +304,24 @@ fn policies() -> std::rc::Rc<Policies> {
     loaded
 }
 
-/// The treatment of `table`'s `column`, if any.
-pub fn treatment(table: &str, column: &str) -> Option<Treatment> {
-    policies()
-        .columns
-        .iter()
-        .find(|(t, c, _)| t == table && c == column)
-        .map(|(_, _, treatment)| *treatment)
+impl Policies {
+    /// The treatment of `table`'s `column`, if any.
+    fn treatment(&self, table: &str, column: &str) -> Option<Treatment> {
+        self.columns
+            .iter()
+            .find(|(t, c, _)| t == table && c == column)
+            .map(|(_, _, treatment)| *treatment)
+    }
 }
 
 /// What stands for a redacted value: a salted SHA-256 that tells equal values apart from
 /// different ones, and nothing else.
 pub const REDACTED_PREFIX: &str = "redacted:";
 
-fn redact(table: &str, column: &str, value: &Value) -> Value {
-    let salt = policies().salt.clone();
+fn redact(salt: &[u8], table: &str, column: &str, value: &Value) -> Value {
     let mut hasher = Sha256::new();
     for part in [
-        salt.as_slice(),
+        salt,
         table.as_bytes(),
         column.as_bytes(),
         value.to_string().as_bytes(),
@@ -339,9 +339,10 @@ fn redact(table: &str, column: &str, value: &Value) -> Value {
 
 /// Every column of an audited row of `table`, references resolved, column policies applied.
 pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
+    let policies = policies();
     let mut object = Map::new();
     for (attnum, name, type_oid) in row.columns() {
-        let treatment = treatment(table, &name);
+        let treatment = policies.treatment(table, &name);
         if treatment == Some(Treatment::Exclude) {
             continue;
         }
@@ -354,7 +355,7 @@ pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
                 if value.is_null() {
                     value
                 } else {
-                    redact(table, &name, &value)
+                    redact(&policies.salt, table, &name, &value)
                 },
             );
             continue;
