@@ -39,6 +39,9 @@ start_cluster "$WORK/cluster" "$PORT" pg_stat_statements
 
 say "SQL golden tests (pg_regress)"
 rm -rf "$WORK/regress" && install -d -o postgres "$WORK/regress"
+# pg_regress runs as postgres, who may not be able to read the checkout (a clone in a
+# private directory): it reads a copy.
+cp -r "$PULSE_ROOT/tests/regress" "$WORK/regress/input" && chown -R postgres "$WORK/regress/input"
 psql_test() { "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_test -d postgres -c 'CREATE DATABASE pulse_regress'
 psql_test -d pulse_regress -c 'CREATE EXTENSION pulse'
@@ -46,7 +49,7 @@ tests=$(cd tests/regress/sql && ls -- *.sql | sed 's/\.sql$//' | sort)
 # shellcheck disable=SC2086
 runuser -u postgres -- "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
     --use-existing --host=127.0.0.1 --port="$PORT" --user=postgres \
-    --inputdir="$PULSE_ROOT/tests/regress" --outputdir="$WORK/regress" \
+    --inputdir="$WORK/regress/input" --outputdir="$WORK/regress" \
     --dbname=pulse_regress $tests \
     || { cat "$WORK/regress/regression.diffs" 2>/dev/null; exit 1; }
 
