@@ -272,7 +272,14 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
     if rolling_back(Chain::Project, (project_id, None)) {
         return;
     }
-    lock_entity(Chain::Project, (project_id, None));
+    // An INSERT's row, or an earlier version this transaction wrote, needs no lock (see
+    // `written_by_this_transaction`); one lock per project and transaction otherwise.
+    if !old
+        .or(new)
+        .is_some_and(|row| row.written_by_this_transaction())
+    {
+        lock_entity(Chain::Project, (project_id, None));
+    }
     match (old, new) {
         (None, Some(new)) => {
             let snapshot = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
@@ -338,15 +345,30 @@ fn collect_link_change(table: &str, old: Option<RawRow>, new: Option<RawRow>) {
 fn flush_link_changes() {
     let pending = PENDING_LINKS.with_borrow_mut(std::mem::take);
     for (project_id, deltas) in pending {
-        lock_entity(Chain::Project, (project_id, None));
-        let after = direct_read::with_latest_snapshot(|| {
-            let projects = Table::open(c"projects", c"projects");
-            let id = projects.column(c"project_id");
-            projects.find(c"projects_pkey", id, pg_sys::F_INT8EQ, project_id, |row| {
-                let (tuple, desc) = row.raw();
-                snapshot::project_snapshot(&RawRow { tuple, desc })
+        let read = || {
+            direct_read::with_latest_snapshot(|| {
+                let projects = Table::open(c"projects", c"projects");
+                let id = projects.column(c"project_id");
+                projects.find(c"projects_pkey", id, pg_sys::F_INT8EQ, project_id, |row| {
+                    let (tuple, desc) = row.raw();
+                    let row = RawRow { tuple, desc };
+                    (
+                        row.written_by_this_transaction(),
+                        snapshot::project_snapshot(&row),
+                    )
+                })
             })
-        });
+        };
+        // A project this transaction created or already wrote needs no lock; any other is
+        // locked, and read again, so that the snapshot is what its last version left.
+        let after = match read() {
+            Some((true, after)) => Some(after),
+            Some((false, _)) => {
+                lock_entity(Chain::Project, (project_id, None));
+                read().map(|(_, after)| after)
+            }
+            None => None,
+        };
         // The project itself is gone (a cascade from its DELETE, which is recorded).
         let Some(after) = after else { continue };
         let mut before = after.clone();
@@ -379,10 +401,12 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
         return;
     };
     let (project_id, document_id) = ids(row);
+    // No entity lock: the UPDATE or DELETE that fired this trigger holds the document's row
+    // lock to the end of the transaction, which serializes every writer of its history, and
+    // an INSERT's document is invisible to everyone else until commit.
     if rolling_back(Chain::Document, (project_id, Some(document_id))) {
         return;
     }
-    lock_entity(Chain::Document, (project_id, Some(document_id)));
     let record = match (&old, &new) {
         (None, Some(new)) => Record::new(
             "INSERT",

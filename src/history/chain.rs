@@ -1,6 +1,7 @@
 //! The per-entity SHA-256 hash chain of history rows, and its verification.
 //!
-//! A BEFORE INSERT trigger seals every history row: under a lock on its entity it reads the
+//! A BEFORE INSERT trigger seals every history row: under the lock its writer holds on the
+//! entity (a document's row lock; pulse's lock on a project, `lock_entity`) it reads the
 //! chain head (`audit.project_chain` / `audit.document_chain`: last version and row hash),
 //! gives the row the next version and that hash as `prev_hash`, hashes the row's canonical
 //! encoding (`pulse_core::chain`, every column but `row_hash`) into `row_hash`, and moves
@@ -60,8 +61,9 @@ impl Chain {
 pub type EntityKey = (i64, Option<i64>);
 
 /// Take the transaction-scoped lock that serializes the chain of one entity. Capture takes
-/// it before reading the entity's state, so that what it records is what the row it chains
-/// to left behind.
+/// it before reading a project's state, so that what it records is what the row it chains
+/// to left behind. Documents need it only where no row lock is held (rollback, purge): one
+/// lock per changed row would fill the shared lock table on a bulk change.
 pub fn lock_entity(chain: Chain, key: EntityKey) {
     let id = key.1.unwrap_or(key.0) as u64;
     // SAFETY: an advisory-type lock tag in pulse's own field4 space, held to the end of the
@@ -246,7 +248,8 @@ fn seal<'a>(
         Chain::Document => row.get_by_name::<i64>("document_id").ok().flatten(),
     };
     let key = (project_id, document_id);
-    lock_entity(chain, key);
+    // The writer already holds the entity (capture and rollback lock it; see
+    // capture.rs), so the head read under the newest snapshot is the last committed or our own.
     let head = read_head(chain, key);
     let version = head.as_ref().map_or(1, |(v, _)| v + 1);
     let set = |row: &mut PgHeapTuple<'a, AllocatedByRust>, name: &str, value: Option<Vec<u8>>| {

@@ -58,6 +58,18 @@ impl RawRow {
             .map(|(n, _)| n)
     }
 
+    /// Whether this row version was written by the current transaction (or one of its
+    /// subtransactions): then its entity is either new, invisible to every other transaction
+    /// until commit, or was already written, and locked, earlier in this transaction.
+    pub fn written_by_this_transaction(&self) -> bool {
+        // SAFETY: `tuple` is a valid heap tuple with a header; the raw xmin is enough (our own
+        // transaction id is never frozen).
+        unsafe {
+            let xmin = (*(*self.tuple).t_data).t_choice.t_heap.t_xmin;
+            pg_sys::TransactionIdIsCurrentTransactionId(xmin)
+        }
+    }
+
     /// Column `name` as `T`; None when NULL or missing.
     pub fn get<T: FromDatum>(&self, name: &str) -> Option<T> {
         let datum = self.datum(self.attnum(name)?)?;

@@ -149,6 +149,50 @@ def test_every_way_of_writing_is_captured_and_rollback_leaves_nothing(db):
         assert verify(su) == []
 
 
+def test_bulk_changes_take_no_lock_per_row(db):
+    """A bulk change must not take a lock per row: the shared lock table holds about
+    max_locks_per_transaction x max_connections entries, and a COPY of 20,000 documents filled it.
+    The row locks of the writes serialize history instead; a project created in the transaction is
+    invisible to others, so neither needs pulse's entity lock."""
+    rows = 2_000
+    pulse_locks = """SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'"""
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                      VALUES ('bulk', 'Bulk', 'minio', 'bucket-bulk', 'http://127.0.0.1:9000')""")
+        su.commit()
+        su.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id, object_key,
+                                                       size_bytes, checksum_sha256, priority_id, phase_id)
+                      SELECT %s, 'Doc ' || i, 'd.pdf', %s, (SELECT storage_id FROM pulse.storage_reference
+                                                            WHERE code = 'bulk'),
+                             'k/' || i, i, encode(sha256(i::text::bytea), 'hex'), %s, %s
+                        FROM generate_series(1, %s) i""",
+                   (project, ref(su, "filetype_reference", "pdf"), ref(su, "priority_reference", "low"),
+                    ref(su, "phase_reference", "idea"), rows))
+        su.execute("UPDATE documents.documents SET title = title || '!' WHERE project_id = %s", (project,))
+        owner = su.execute("SELECT min(user_id) FROM users.users").fetchone()[0]
+        su.execute("""INSERT INTO projects.projects (name, owner_id, phase_id, priority_id)
+                      SELECT 'Bulk ' || i, %s, %s, %s FROM generate_series(1, 200) i""",
+                   (owner, ref(su, "phase_reference", "idea"), ref(su, "priority_reference", "medium")))
+        su.execute("""INSERT INTO projects.project_tag (project_id, tag_id)
+                      SELECT project_id, (SELECT min(tag_id) FROM pulse.tag_reference)
+                        FROM projects.projects WHERE name LIKE 'Bulk %'""")
+        assert su.execute(pulse_locks).fetchone()[0] == 0
+        su.commit()
+        su.execute("UPDATE documents.documents SET size_bytes = size_bytes + 1 WHERE project_id = %s", (project,))
+        assert su.execute(pulse_locks).fetchone()[0] == 0
+        # Existing projects: one lock per project changed, held to the end of the transaction.
+        su.execute("UPDATE projects.projects SET description = 'bulk' WHERE name LIKE 'Bulk %'")
+        assert su.execute(pulse_locks).fetchone()[0] == 200
+        su.commit()
+        assert su.execute("""SELECT count(*), count(DISTINCT document_id), max(version)
+                               FROM audit.document_history WHERE project_id = %s""",
+                          (project,)).fetchone() == (3 * rows, rows, 3)
+        assert su.execute("""SELECT count(*) FROM audit.project_history h JOIN projects.projects p USING (project_id)
+                              WHERE p.name LIKE 'Bulk %'""").fetchone()[0] == 600
+        assert verify(su) == []
+
+
 def test_history_is_append_only_for_everyone(db):
     with db.connect() as su:
         project = new_project(su)
