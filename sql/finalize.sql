@@ -29,6 +29,12 @@ BEGIN
                                    audit.document_diff(bigint, integer, integer),
                                    audit.purgeable_history(timestamptz) TO %I', role_name);
     EXECUTE pg_catalog.format(
+        'GRANT EXECUTE ON FUNCTION pulse.sha256_hex(bytea), pulse.sha256_bytes(bytea), pulse.is_sha256_hex(text),
+                                   documents.download_url(bigint, integer, integer), documents.find_duplicates(bigint),
+                                   documents.reconcile(text, jsonb), documents.duplicate_policy(text),
+                                   documents.filetype_of(text), documents.check_content(bigint, text),
+                                   documents.object_key_for(integer, bigint, text) TO %I', role_name);
+    EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT (user_id, email, display_name, is_active, is_system_admin, created_at, updated_at, deleted_at)
@@ -65,7 +71,13 @@ BEGIN
                                    audit.rollback_document(bigint, integer, integer),
                                    audit.set_column_policy(regclass, name, text),
                                    audit.place_legal_hold(bigint, text), audit.release_legal_hold(bigint),
-                                   audit.purge_history(text) TO %I', role_name);
+                                   audit.purge_history(text),
+                                   documents.register_document(bigint, text, text, text, text, bigint, text, text, integer, jsonb),
+                                   documents.new_revision(bigint, text, text, bigint, text, integer),
+                                   documents.confirm_upload(bigint, bigint, text), documents.upload_url(bigint, integer),
+                                   documents.soft_delete_document(bigint), documents.restore_document(bigint),
+                                   projects.soft_delete_project(bigint), projects.restore_project(bigint),
+                                   documents.purge_deleted_documents(interval) TO %I', role_name);
     -- Row-level security decides which rows each write may touch.
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA projects, documents TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', pulse.reference_table_list(), role_name);

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 pub mod access;
 pub mod direct_read;
+pub mod documents;
 pub mod errors;
 pub mod history;
 pub mod identity;
@@ -25,6 +26,7 @@ pub extern "C-unwind" fn _PG_init() {
     identity::register_callbacks();
     direct_read::register_callbacks();
     history::register_callbacks();
+    documents::signer::register_callbacks();
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
@@ -94,6 +96,17 @@ extension_sql_file!(
         history::rollback::audit::document_diff,
         history::rollback::audit::rollback_project,
         history::rollback::audit::rollback_document,
+        direct_read::pulse::forget_cached_copies,
+    ]
+);
+extension_sql_file!(
+    "../sql/document_lifecycle.sql",
+    name = "document_lifecycle",
+    requires = [
+        "history",
+        documents::checksum::pulse::is_sha256_hex_sql,
+        documents::phase::pulse::check_phase_transition,
+        documents::gate::documents::upload_url,
         direct_read::pulse::forget_cached_copies,
     ]
 );

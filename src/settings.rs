@@ -20,6 +20,9 @@ pub static IDENTITY_ASSERTION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new
 /// Whether every change to audited data needs `pulse.set_change_reason()` first.
 pub static REQUIRE_CHANGE_REASON: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// The signed identity assertion of the current transaction (set by `pulse.authenticate`).
+pub static DUPLICATE_DOCUMENTS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"refuse"));
+
 pub static IDENTITY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn register() {
@@ -69,6 +72,14 @@ pub fn register() {
         c"The reason is given with pulse.set_change_reason(text) and recorded in every history row of the transaction.",
         &REQUIRE_CHANGE_REASON,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pulse.duplicate_documents",
+        c"What registering content that already exists in the same project and storage does: refuse, link or allow.",
+        c"Read by documents.register_document() when its on_duplicate argument is NULL.",
+        &DUPLICATE_DOCUMENTS,
+        GucContext::Userset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(

@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod chain;
 pub mod phc;
+pub mod s3_presign;
 pub mod snapshot_diff;
 pub mod timestamp;
 pub mod token;

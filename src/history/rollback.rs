@@ -35,6 +35,11 @@ pub fn rolling_back(chain: Chain, key: EntityKey) -> bool {
     ROLLING_BACK.with_borrow(|r| r.contains(&(chain, key)))
 }
 
+/// Whether any rollback is restoring rows (rules about how rows may change step aside).
+pub fn rollback_in_progress() -> bool {
+    ROLLING_BACK.with_borrow(|r| !r.is_empty())
+}
+
 pub fn forget_rollbacks() {
     ROLLING_BACK.with_borrow_mut(Vec::clear);
 }
@@ -226,6 +231,21 @@ fn restore_row(
             entity: entity.to_owned(),
         });
     }
+}
+
+/// Restoring a document's earlier content makes it the next revision: versions only grow,
+/// so every revision stays downloadable by its number (`documents.document_revision`).
+fn content_as_new_revision(
+    live: &Map<String, Value>,
+    target: &Map<String, Value>,
+) -> Map<String, Value> {
+    let mut restored = target.clone();
+    if let Some(current) = live.get("version").and_then(Value::as_i64) {
+        let content = ["object_key", "checksum_sha256", "size_bytes", "storage"];
+        let same = content.iter().all(|c| live.get(*c) == target.get(*c));
+        restored.insert("version".into(), (current + i64::from(!same)).into());
+    }
+    restored
 }
 
 /// The (id, role) pairs of a set in a snapshot: a reference's id (role 0), or a member's
@@ -422,7 +442,7 @@ fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32
                 &columns,
                 "project_id = $2 AND document_id = $3",
                 key,
-                &target,
+                &content_as_new_revision(&live, &target),
                 exists,
                 &entity,
             );
