@@ -9,6 +9,7 @@ set -euo pipefail
 PULSE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGRX_VERSION="0.18.1"
 PG_MAJOR="15"
+S3S_FS_VERSION="0.14.1"
 PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 export USER="${USER:-$(id -un)}"
@@ -39,6 +40,15 @@ ensure_cargo_pgrx() {
     if ! grep -q "^pg${PG_MAJOR} *=" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
         say "Pointing pgrx at the system PostgreSQL ${PG_MAJOR}"
         cargo pgrx init --pg${PG_MAJOR} "${PG_CONFIG}"
+    fi
+}
+
+# s3s-fs, a small S3-compatible server keeping objects in a local directory: the object store of
+# the integration tests (it checks SigV4 presigned URLs, their expiry and signed checksums).
+ensure_s3s_fs() {
+    if ! command -v s3s-fs >/dev/null 2>&1; then
+        say "Installing s3s-fs ${S3S_FS_VERSION} (a few minutes)"
+        cargo install --locked "s3s-fs@${S3S_FS_VERSION}" --features binary
     fi
 }
 
@@ -95,4 +105,54 @@ CONF
 stop_cluster() {
     local dir="$1"
     [[ -f "$dir/postmaster.pid" ]] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Start a throwaway s3s-fs in the background on 127.0.0.1, serving a directory in which each
+# bucket is a subdirectory. Its pid goes to DIR.pid and its log to DIR.log, beside the
+# directory so that they never show up as buckets.
+# $1: data directory (emptied and created), $2: port, $3: access key, $4: secret key.
+start_s3s_fs() {
+    local dir="$1" port="$2" access_key="$3" secret_key="$4" pid
+    stop_s3s_fs "$dir"
+    rm -rf "$dir"
+    install -d -m 700 "$dir"
+    # Something else answering there would pass for the server below.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port $port on 127.0.0.1 is already in use" >&2
+        return 1
+    fi
+    s3s-fs --host 127.0.0.1 --port "$port" --access-key "$access_key" --secret-key "$secret_key" "$dir" \
+        >"$dir.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$dir.pid"
+    # Ready when the port accepts connections (about 10 ms); give up after 10 s.
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            cat "$dir.log" >&2
+            echo "s3s-fs exited before listening on 127.0.0.1:$port" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    cat "$dir.log" >&2
+    echo "s3s-fs did not listen on 127.0.0.1:$port within 10 s" >&2
+    return 1
+}
+
+# Stop the s3s-fs started by start_s3s_fs on $1 (harmless when none runs). The pid is checked
+# to still be an s3s-fs first: a stale pid file must not kill whatever reused the number.
+stop_s3s_fs() {
+    local dir="$1" pid
+    [[ -f "$dir.pid" ]] || return 0
+    pid="$(cat "$dir.pid")"
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" == "s3s-fs" ]]; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        [[ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" == "s3s-fs" ]] && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$dir.pid"
 }

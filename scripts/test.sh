@@ -8,11 +8,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$PULSE_ROOT"
 
 PORT="${PULSE_TEST_PORT:-55499}"
+S3_PORT="${PULSE_TEST_S3_PORT:-55498}"
 WORK="${PULSE_TEST_DIR:-/tmp/pulse-test}"
 
 ensure_debian_packages
 ensure_cargo_pgrx
 ensure_venv "$PULSE_ROOT/tests/requirements.txt"
+ensure_s3s_fs
 
 say "cargo fmt --check"
 cargo fmt --all --check
@@ -33,7 +35,7 @@ cargo pgrx test pg${PG_MAJOR} --runas postgres --pgdata "$WORK/pgrx-data"
 install_extension debug
 
 say "Starting a throwaway cluster on 127.0.0.1:${PORT}"
-trap 'stop_cluster "$WORK/cluster"' EXIT
+trap 'stop_cluster "$WORK/cluster"; stop_s3s_fs "$WORK/s3"' EXIT
 # pg_stat_statements observes the statements pulse runs itself (tests/integration/test_identity.py).
 start_cluster "$WORK/cluster" "$PORT" pg_stat_statements
 
@@ -53,7 +55,17 @@ runuser -u postgres -- "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
     --dbname=pulse_regress $tests \
     || { cat "$WORK/regress/regression.diffs" 2>/dev/null; exit 1; }
 
+say "Starting a throwaway S3 server (s3s-fs) on 127.0.0.1:${S3_PORT}"
+# tests/integration/test_documents_s3.py uploads and downloads through pulse's presigned URLs.
+S3_ACCESS_KEY="pulse-test-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+S3_SECRET_KEY="$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')"
+start_s3s_fs "$WORK/s3" "$S3_PORT" "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
+
 say "Integration tests (pytest)"
 PULSE_TEST_DSN="host=127.0.0.1 port=${PORT} user=postgres dbname=postgres" \
 PULSE_PG_BIN="$PG_BIN" \
+PULSE_TEST_S3_ENDPOINT="http://127.0.0.1:${S3_PORT}" \
+PULSE_TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY" \
+PULSE_TEST_S3_SECRET_KEY="$S3_SECRET_KEY" \
+PULSE_TEST_S3_DIR="$WORK/s3" \
     "$PULSE_ROOT/.venv/bin/python" -m pytest -q "$PULSE_ROOT/tests/integration"

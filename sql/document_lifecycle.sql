@@ -283,21 +283,24 @@ CREATE FUNCTION documents.register_document(project_id bigint, title text, file_
 AS $$
 DECLARE
     policy text := documents.duplicate_policy(on_duplicate);
-    filetype integer := documents.filetype_of(mime_type);
+    filetype integer;
     storage_row pulse.storage_reference;
     existing documents.documents;
     created documents.documents;
     key text;
 BEGIN
     PERFORM documents.check_content(size_bytes, checksum_sha256);
-    SELECT * INTO storage_row FROM pulse.storage_reference s WHERE s.code = storage;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown storage "%"', storage USING ERRCODE = '42704';
-    END IF;
+    -- Permission before anything that reads reference data, so a caller without rights
+    -- learns nothing but that.
     IF NOT register_document.project_id = ANY (pulse.caller_project_ids('write'))
        AND pulse.caller_all_projects_from('write') IS NULL THEN
         RAISE EXCEPTION 'no project % or no right to add documents to it', register_document.project_id
             USING ERRCODE = '42501';
+    END IF;
+    filetype := documents.filetype_of(mime_type);
+    SELECT * INTO storage_row FROM pulse.storage_reference s WHERE s.code = storage;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown storage "%"', storage USING ERRCODE = '42704';
     END IF;
     key := documents.object_key_for(storage_row.storage_id, register_document.project_id, checksum_sha256);
     SELECT d.* INTO existing FROM documents.documents d
@@ -342,7 +345,7 @@ CREATE FUNCTION documents.new_revision(of_document bigint, file_name text, mime_
 AS $$
 -- The argument is not called document_id: PL/pgSQL refuses a parameter named like a result column.
 DECLARE
-    filetype integer := documents.filetype_of(mime_type);
+    filetype integer;
     current documents.documents;
     changed documents.documents;
     existing_revision documents.document_revision;
@@ -357,6 +360,7 @@ BEGIN
         RAISE EXCEPTION 'document % is deleted', of_document
             USING ERRCODE = '55000', HINT = 'Restore it first.';
     END IF;
+    filetype := documents.filetype_of(mime_type);
     -- Content some revision of this project already stored and confirmed needs no upload.
     SELECT r.* INTO existing_revision FROM documents.document_revision r
      WHERE r.storage_id = current.storage_id
@@ -536,9 +540,8 @@ AS $$
 DECLARE
     target integer;
 BEGIN
-    IF NOT (pulse.current_user_is_system_admin() OR pulse.caller_is_auditor()
-            OR (pulse.current_user_id() IS NULL AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))) THEN
-        RAISE EXCEPTION 'reconciling a storage needs a system administrator or an auditor' USING ERRCODE = '42501';
+    IF NOT pulse.caller_is_auditor() THEN
+        PERFORM pulse.require_system_admin('reconcile a storage (auditors may too)');
     END IF;
     SELECT s.storage_id INTO target FROM pulse.storage_reference s WHERE s.code = storage;
     IF NOT FOUND THEN
@@ -592,3 +595,15 @@ SELECT pg_catalog.pg_extension_config_dump('pulse.storage_credential', '');
 SELECT pg_catalog.pg_extension_config_dump('documents.document_revision', '');
 SELECT pg_catalog.pg_extension_config_dump('documents.url_grant', '');
 SELECT pg_catalog.pg_extension_config_dump('documents.url_grant_grant_id_seq', '');
+
+COMMENT ON FUNCTION pulse.sha256_hex(bytea) IS 'SHA-256 of the data as 64 lower-case hex digits; equal to encode(sha256(data), ''hex'').';
+COMMENT ON FUNCTION pulse.sha256_bytes(bytea) IS 'SHA-256 of the data as 32 bytes; equal to sha256(data).';
+COMMENT ON FUNCTION pulse.is_sha256_hex(text) IS 'Whether the text is a SHA-256 in stored form: 64 lower-case hex digits.';
+COMMENT ON FUNCTION pulse.s3_presign(text, text, text, integer, timestamptz, text, text) IS
+    'SigV4 presigned URL for an object of a storage, with that storage''s credentials; for administrators (granted to no one by default).';
+COMMENT ON FUNCTION pulse.check_phase_transition() IS
+    'Trigger: a phase moves one step forward in phase_reference order, back to an earlier phase, or to a terminal phase.';
+COMMENT ON FUNCTION documents.upload_url(bigint, integer) IS
+    'PUT URL for the current version of a document, bound to its checksum and content type (write permission); logged in documents.url_grant.';
+COMMENT ON FUNCTION documents.download_url(bigint, integer, integer) IS
+    'GET URL for a version of a document (read access; not for deleted documents or versions not yet uploaded); logged in documents.url_grant.';

@@ -33,7 +33,7 @@ BEGIN
                                    documents.download_url(bigint, integer, integer), documents.find_duplicates(bigint),
                                    documents.reconcile(text, jsonb), documents.duplicate_policy(text),
                                    documents.filetype_of(text), documents.check_content(bigint, text),
-                                   documents.object_key_for(integer, bigint, text) TO %I', role_name);
+                                   documents.object_key_for(integer, bigint, text), pulse.require_system_admin(text) TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(

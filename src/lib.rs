@@ -104,9 +104,13 @@ extension_sql_file!(
     name = "document_lifecycle",
     requires = [
         "history",
+        documents::checksum::pulse::sha256_hex,
+        documents::checksum::pulse::sha256_bytes,
         documents::checksum::pulse::is_sha256_hex_sql,
+        documents::signer::pulse::s3_presign,
         documents::phase::pulse::check_phase_transition,
         documents::gate::documents::upload_url,
+        documents::gate::documents::download_url,
         direct_read::pulse::forget_cached_copies,
     ]
 );

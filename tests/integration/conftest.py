@@ -5,9 +5,14 @@ test that needs a database gets a fresh one with pulse installed, so tests never
 other's rows.
 """
 
+import base64
+import glob
 import os
+import shutil
+import socket
 import sys
 import uuid
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -80,6 +85,70 @@ def create_app_database(auditor: bool = False) -> Database:
     db.app_dsn = db.dsn.replace("user=postgres", f"user={db.app_role}")
     db.auditor_dsn = db.dsn.replace("user=postgres", f"user={db.auditor_role}")
     return db
+
+
+class S3Server:
+    """The s3s-fs server scripts/test.sh starts for the suite: endpoint, keys and the
+    directory it keeps its buckets in (a bucket is a subdirectory, an object a file at the
+    key's path inside it)."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, data_dir: str):
+        self.endpoint, self.access_key, self.secret_key, self.data_dir = endpoint, access_key, secret_key, data_dir
+
+    def new_bucket(self) -> str:
+        """A new, empty bucket, owned like the data directory so that the server can write it."""
+        name = "pulse-" + uuid.uuid4().hex[:12]
+        path = self.bucket_dir(name)
+        os.mkdir(path, 0o700)
+        owner = os.stat(self.data_dir)
+        os.chown(path, owner.st_uid, owner.st_gid)
+        return name
+
+    def bucket_dir(self, bucket: str) -> str:
+        return os.path.join(self.data_dir, bucket)
+
+    def remove_bucket(self, bucket: str) -> None:
+        """Remove the bucket with its objects, and the attribute files s3s-fs keeps for them
+        beside the buckets (.bucket-<base64url of the name>.object-...)."""
+        shutil.rmtree(self.bucket_dir(bucket), ignore_errors=True)
+        encoded = base64.urlsafe_b64encode(bucket.encode()).decode().rstrip("=")
+        for path in glob.glob(os.path.join(glob.escape(self.data_dir), f".bucket-{encoded}.*")):
+            os.remove(path)
+
+    def configure_storage(self, conn: psycopg.Connection, bucket: str, code: str | None = None,
+                          max_expires_in: int = 3600, key_prefix: str = "") -> str:
+        """Register the bucket as a pulse storage with this server's credentials, as the DBA
+        does (conn: a superuser connection to the test database); returns the storage code."""
+        code = code or bucket
+        storage_id = conn.execute(
+            """INSERT INTO pulse.storage_reference (code, label, provider, bucket, region, endpoint,
+                                                    addressing_style, key_prefix)
+               VALUES (%s, %s, 'minio', %s, 'us-east-1', %s, 'path', %s) RETURNING storage_id""",
+            (code, f"Test storage {code}", bucket, self.endpoint, key_prefix)).fetchone()[0]
+        conn.execute("""INSERT INTO pulse.storage_credential (storage_id, access_key_id, secret_access_key, max_expires_in)
+                        VALUES (%s, %s, %s, %s)""",
+                     (storage_id, self.access_key, self.secret_key, max_expires_in))
+        return code
+
+
+@pytest.fixture(scope="session")
+def s3() -> S3Server:
+    """The suite's S3 server (scripts/test.sh passes it in PULSE_TEST_S3_*). Without it the run
+    stops: the document tests must never pass by not running."""
+    names = ("PULSE_TEST_S3_ENDPOINT", "PULSE_TEST_S3_ACCESS_KEY", "PULSE_TEST_S3_SECRET_KEY", "PULSE_TEST_S3_DIR")
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        pytest.exit(f"{', '.join(missing)} not set: run the suite through ./scripts/test.sh", returncode=2)
+    server = S3Server(*(os.environ[name] for name in names))
+    if not os.path.isdir(server.data_dir):
+        pytest.exit(f"PULSE_TEST_S3_DIR={server.data_dir} is not a directory", returncode=2)
+    address = urlsplit(server.endpoint)
+    try:
+        port = address.port or (443 if address.scheme == "https" else 80)
+        socket.create_connection((address.hostname, port), timeout=5).close()
+    except OSError as error:
+        pytest.exit(f"no S3 server at PULSE_TEST_S3_ENDPOINT={server.endpoint}: {error}", returncode=2)
+    return server
 
 
 @pytest.fixture

@@ -43,6 +43,11 @@ def populate(conn: psycopg.Connection) -> dict:
                                                                    key_prefix, retention_policy)
                                  VALUES ('local', 'Local S3', 'minio', 'pulse-docs', 'http://127.0.0.1:9000', 'path',
                                          'pulse/', interval '30 days') RETURNING storage_id""")
+    conn.execute("""INSERT INTO pulse.storage_credential (storage_id, access_key_id, secret_access_key, max_expires_in)
+                    VALUES (%s, 'PULSETESTKEY', 'pulse-test-secret', 600)""", (ids["storage"],))
+    ids["storage_spare"] = one(conn, """INSERT INTO pulse.storage_reference (code, label, provider, bucket, region)
+                                       VALUES ('spare', 'Spare', 'aws_s3', 'pulse-spare', 'eu-west-1')
+                                       RETURNING storage_id""")
     conn.execute("INSERT INTO pulse.auditor_role (role_name) VALUES ('pulse_test_auditor')")
     ids["tag_custom"] = one(conn, """INSERT INTO pulse.tag_reference (code, label, category)
                                     VALUES ('customer-x', 'Customer X', 'audience') RETURNING tag_id""")
@@ -114,5 +119,7 @@ def populate(conn: psycopg.Connection) -> dict:
     conn.execute("SELECT pulse.set_change_reason('kick-off')")
     conn.execute("UPDATE projects.projects SET description = 'First crewed landing' WHERE project_id = %s", (p,))
     conn.execute("UPDATE documents.documents SET title = 'Spec v2' WHERE document_id = %s", (ids["document"],))
+    conn.execute("SELECT documents.download_url(%s)", (ids["document"],))  # logged in documents.url_grant
+    ids["url_grant"] = one(conn, "SELECT max(grant_id) FROM documents.url_grant")
     conn.commit()
     return ids

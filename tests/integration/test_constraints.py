@@ -68,6 +68,15 @@ DEFAULTS = {
     "audit.document_history": {"project_id": "{project}", "document_id": "{document}", "version": "1000",
                                "operation": "'UPDATE'", "snapshot": "jsonb_build_object()", "change_summary": "'x'",
                                "prev_hash": "sha256('p')", "row_hash": "sha256('r')"},
+    "pulse.storage_credential": {"storage_id": "{storage_spare}", "access_key_id": "'AKIDEXAMPLE'",
+                                 "secret_access_key": "'secret'"},
+    "documents.document_revision": {"project_id": "{project}", "document_id": "{document}", "version": "1000",
+                                    "object_key": "'pulse/p1/sha256/x'", "file_name": "'spec.pdf'",
+                                    "filetype_id": ref("filetype_reference", "pdf"), "storage_id": "{storage}",
+                                    "size_bytes": "1", "checksum_sha256": "repeat('b', 64)"},
+    "documents.url_grant": {"project_id": "{project}", "document_id": "{document}", "version": "1", "method": "'GET'",
+                            "user_id": "{bob}", "session_id": "gen_random_uuid()", "issued_at": "now()",
+                            "expires_at": "now() + interval '1 minute'"},
     "audit.project_chain": {"project_id": "999999", "version": "1", "row_hash": "sha256('r')"},
     "audit.document_chain": {"project_id": "999999", "document_id": "1", "version": "1", "row_hash": "sha256('r')"},
 }
@@ -76,7 +85,7 @@ DEFAULTS = {
 MAKE_ROOM = {"pulse.identity_key": "DELETE FROM pulse.identity_key",
              "pulse.redaction_salt": "DELETE FROM pulse.redaction_salt"}
 
-IDENTITY = {"pulse": "_id", "users.users": "user_id", "projects.projects": "project_id", "audit.ddl_log": "event_id",
+IDENTITY = {"pulse": "_id", "users.users": "user_id", "documents.url_grant": "grant_id", "projects.projects": "project_id", "audit.ddl_log": "event_id",
             "audit.legal_hold": "hold_id",
             "projects.project_decision_log": "decision_id", "documents.documents": "document_id"}
 
@@ -299,6 +308,30 @@ CASES = [
     ("documents_updated_by_fkey", FOREIGN_KEY, "documents.documents", {"updated_by": "-1"}),
     ("documents_deleted_by_fkey", FOREIGN_KEY, "documents.documents", {"deleted_at": "now()", "deleted_by": "-1"}),
     ("documents_pkey", UNIQUE, "documents.documents", {"document_id": "{document}"}),
+    ("documents_deleted_with_project_needs_deleted_at", CHECK, "documents.documents", {"deleted_with_project": "true"}),
+    # pulse.storage_credential
+    ("storage_credential_pkey", UNIQUE, "pulse.storage_credential", {"storage_id": "{storage}"}),
+    ("storage_credential_storage_id_fkey", FOREIGN_KEY, "pulse.storage_credential", {"storage_id": "-1"}),
+    ("storage_credential_access_key_id_format", CHECK, "pulse.storage_credential", {"access_key_id": "'AK ID'"}),
+    ("storage_credential_secret_not_empty", CHECK, "pulse.storage_credential", {"secret_access_key": "''"}),
+    ("storage_credential_session_token_format", CHECK, "pulse.storage_credential", {"session_token": "E'tok\\nen'"}),
+    ("storage_credential_max_expires_in_range", CHECK, "pulse.storage_credential", {"max_expires_in": "604801"}),
+    # documents.document_revision
+    ("document_revision_pkey", UNIQUE, "documents.document_revision", {"version": "1"}),
+    ("document_revision_project_id_document_id_fkey", FOREIGN_KEY, "documents.document_revision", {"document_id": "-1"}),
+    ("document_revision_filetype_id_fkey", FOREIGN_KEY, "documents.document_revision", {"filetype_id": "-1"}),
+    ("document_revision_storage_id_fkey", FOREIGN_KEY, "documents.document_revision", {"storage_id": "-1"}),
+    ("document_revision_uploaded_by_fkey", FOREIGN_KEY, "documents.document_revision", {"uploaded_by": "-1"}),
+    ("document_revision_version_positive", CHECK, "documents.document_revision", {"version": "0"}),
+    ("document_revision_size_range", CHECK, "documents.document_revision", {"size_bytes": "-1"}),
+    ("document_revision_checksum_sha256_hex", CHECK, "documents.document_revision", {"checksum_sha256": "'abc'"}),
+    ("document_revision_available_after_created", CHECK, "documents.document_revision",
+     {"available_at": "now() - interval '1 day'"}),
+    # documents.url_grant
+    ("url_grant_pkey", UNIQUE, "documents.url_grant", {"grant_id": "{url_grant}"}),
+    ("url_grant_user_id_fkey", FOREIGN_KEY, "documents.url_grant", {"user_id": "-1"}),
+    ("url_grant_method_check", CHECK, "documents.url_grant", {"method": "'DELETE'"}),
+    ("url_grant_expires_after_issued", CHECK, "documents.url_grant", {"expires_at": "now() - interval '1 minute'"}),
     # audit.project_history
     ("project_history_version_positive", CHECK, "audit.project_history", {"version": "0", "prev_hash": "NULL"}),
     ("project_history_operation_check", CHECK, "audit.project_history", {"operation": "'TRUNCATE'"}),

@@ -53,7 +53,7 @@ def test_changes_are_recorded_with_who_and_what(db):
         app.commit()
         app.execute("SELECT pulse.authenticate(%s)", (db.token,))
         app.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
-                    (ref(app, "phase_reference", "build"), project))
+                    (ref(app, "phase_reference", "planning"), project))
         app.execute("INSERT INTO projects.project_tag (project_id, tag_id) SELECT %s, tag_id FROM pulse.tag_reference"
                     " WHERE code IN ('security', 'legacy')", (project,))
         app.commit()
@@ -63,7 +63,7 @@ def test_changes_are_recorded_with_who_and_what(db):
     assert [r[:2] for r in rows] == [(1, "INSERT"), (2, "UPDATE"), (3, "UPDATE"), (4, "UPDATE")]
     assert rows[0][2] == "created" and rows[0][6] == "kick-off"
     assert rows[1][2].startswith("members +user") and rows[1][3] == ["members"]
-    assert rows[2][2] == "phase: Idea → Build" and rows[2][3] == ["phase"]
+    assert rows[2][2] == "phase: Idea → Planning" and rows[2][3] == ["phase"]
     assert rows[3][2] in ("tags +Legacy +Security", "tags +Security +Legacy") and rows[3][3] == ["tags"]
     assert {(r[4], r[5]) for r in rows} == {(db.owner, db.session)}
     assert rows[2][6] is None  # the reason belonged to the first transaction only
@@ -179,7 +179,7 @@ def test_bulk_changes_take_no_lock_per_row(db):
                         FROM projects.projects WHERE name LIKE 'Bulk %'""")
         assert su.execute(pulse_locks).fetchone()[0] == 0
         su.commit()
-        su.execute("UPDATE documents.documents SET size_bytes = size_bytes + 1 WHERE project_id = %s", (project,))
+        su.execute("""UPDATE documents.documents SET custom_properties = '{"bulk": true}' WHERE project_id = %s""", (project,))
         assert su.execute(pulse_locks).fetchone()[0] == 0
         # Existing projects: one lock per project changed, held to the end of the transaction.
         su.execute("UPDATE projects.projects SET description = 'bulk' WHERE name LIKE 'Bulk %'")
@@ -328,8 +328,12 @@ def test_concurrent_writers_keep_gapless_chains_and_history_replays_to_the_live_
                             conn.execute("""UPDATE projects.projects SET deleted_at = CASE WHEN deleted_at IS NULL
                                             THEN now() END WHERE project_id = %s""", (project,))
                         elif action == "phase":
-                            conn.execute("""UPDATE projects.projects SET phase_id = (SELECT phase_id FROM pulse.phase_reference
-                                            WHERE phase_id <> projects.phase_id ORDER BY random() LIMIT 1)
+                            conn.execute("""UPDATE projects.projects SET phase_id = (SELECT r.phase_id FROM pulse.phase_reference r, pulse.phase_reference c
+                                            WHERE c.phase_id = projects.phase_id AND r.phase_id <> c.phase_id
+                                              AND (r.sort_order < c.sort_order OR r.is_terminal
+                                                   OR r.sort_order = (SELECT min(n.sort_order) FROM pulse.phase_reference n
+                                                                       WHERE n.sort_order > c.sort_order))
+                                            ORDER BY random() LIMIT 1)
                                             WHERE project_id = %s""", (project,))
                         elif action == "rollback":
                             current = head(conn, project)
@@ -420,7 +424,7 @@ def test_as_of_and_diff(db):
         project = new_project(su)
         t1 = su.execute("SELECT clock_timestamp()").fetchone()[0]
         su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
-                   (ref(su, "phase_reference", "build"), project))
+                   (ref(su, "phase_reference", "planning"), project))
         tag(su, project, "security")
         tag(su, project, "legacy")
         tag(su, project, "legacy", add=False)
@@ -428,11 +432,11 @@ def test_as_of_and_diff(db):
         su.execute("DELETE FROM projects.projects WHERE project_id = %s", (project,))
         assert su.execute("SELECT audit.project_as_of(%s, %s)->'phase'->>'code'", (project, t1)).fetchone() == ("idea",)
         as_of = su.execute("SELECT audit.project_as_of(%s, %s)", (project, t2)).fetchone()[0]
-        assert as_of["phase"]["code"] == "build" and [t["code"] for t in as_of["tags"]] == ["security"]
+        assert as_of["phase"]["code"] == "planning" and [t["code"] for t in as_of["tags"]] == ["security"]
         assert su.execute("SELECT audit.project_as_of(%s, now() + interval '1 hour')", (project,)).fetchone() == (None,)
         assert su.execute("SELECT audit.project_as_of(%s, '2000-01-01')", (project,)).fetchone() == (None,)
         assert su.execute("SELECT * FROM audit.project_diff(%s, 1, 3) ORDER BY 1, 2, 3", (project,)).fetchall() == [
-            ("phase", "Idea", "Build"), ("tags", None, "Security")]
+            ("phase", "Idea", "Planning"), ("tags", None, "Security")]
         assert su.execute("SELECT * FROM audit.project_diff(%s, 3, 5)", (project,)).fetchall() == []
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="has no version 99"):
             su.execute("SELECT * FROM audit.project_diff(%s, 1, 99)", (project,))
@@ -446,7 +450,7 @@ def test_rollback_restores_the_row_and_its_link_sets_and_is_recorded(db):
         v2 = head(su, project)
         expected = state(su, project)
         su.execute("UPDATE projects.projects SET name = 'Changed', phase_id = %s WHERE project_id = %s",
-                   (ref(su, "phase_reference", "build"), project))
+                   (ref(su, "phase_reference", "planning"), project))
         tag(su, project, "security", add=False)
         tag(su, project, "legacy")
         su.commit()
@@ -523,7 +527,12 @@ def test_rollback_of_a_document(db):
         assert su.execute("SELECT audit.rollback_document(%s, 1, 2)", (document,)).fetchone() == (3,)
         assert su.execute("""SELECT title, custom_properties, checksum_sha256 = repeat('a', 64), version
                                FROM documents.documents WHERE document_id = %s""", (document,)).fetchone() == (
-            "Spec", {"team": "x"}, True, 1)
+            "Spec", {"team": "x"}, True, 3)
+        # Earlier content comes back as the next revision: versions only grow, and every
+        # revision stays downloadable by its number.
+        assert su.execute("""SELECT version, left(checksum_sha256, 1) FROM documents.document_revision
+                              WHERE document_id = %s ORDER BY version""", (document,)).fetchall() == [
+            (1, "a"), (2, "b"), (3, "a")]
         assert su.execute("SELECT field FROM audit.document_diff(%s, 2, 3) ORDER BY 1", (document,)).fetchall() == [
             ("checksum_sha256",), ("custom_properties",), ("title",), ("version",)]
         su.commit()
@@ -577,7 +586,7 @@ def test_excluded_and_redacted_columns(db):
                           ).fetchone() == (0,)
         # A rollback leaves what history does not hold as it is.
         su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
-                   (ref(su, "phase_reference", "build"), project))
+                   (ref(su, "phase_reference", "planning"), project))
         su.commit()
         su.execute("SELECT audit.rollback_project(%s, 1, %s)", (project, head(su, project)))
         assert su.execute("SELECT name, description, phase_id FROM projects.projects WHERE project_id = %s",
@@ -637,8 +646,8 @@ def test_statement_stats_over_pg_stat_statements(db):
 
 def test_retention_purges_what_has_expired_except_under_legal_hold(db):
     with db.connect(autocommit=True) as su:
-        su.execute("""INSERT INTO pulse.phase_reference (code, label, sort_order, retention_policy)
-                      VALUES ('closed', 'Closed', 99, interval '1 second')""")
+        su.execute("""INSERT INTO pulse.phase_reference (code, label, sort_order, is_terminal, retention_policy)
+                      VALUES ('closed', 'Closed', 99, true, interval '1 second')""")
         kept, held, purged = (new_project(su, name=n) for n in ("Kept", "Held", "Purged"))
         for project in (held, purged):
             su.execute("UPDATE projects.projects SET name = name || ' 2' WHERE project_id = %s", (project,))
@@ -703,7 +712,7 @@ def test_purging_needs_a_system_administrator(db):
 def test_a_relabelled_reference_shows_its_new_label_at_once(db):
     """Capture caches reference rows per transaction; writing one forgets the cache."""
     with db.connect() as su:
-        su.execute("INSERT INTO pulse.phase_reference (code, label, sort_order) VALUES ('qa', 'QA', 98)")
+        su.execute("INSERT INTO pulse.phase_reference (code, label, sort_order) VALUES ('qa', 'QA', 15)")
         project = new_project(su)
         su.execute("UPDATE projects.projects SET phase_id = %s WHERE project_id = %s",
                    (ref(su, "phase_reference", "qa"), project))

@@ -174,6 +174,28 @@ OPERATIONS = {
         "update": "UPDATE pulse.identity_key SET created_at = created_at",
         "delete": "DELETE FROM pulse.identity_key",
     },
+    "documents.document_revision": {
+        "select": "SELECT count(*) FROM documents.document_revision WHERE project_id = {P}",
+        "insert": ("INSERT INTO documents.document_revision (project_id, document_id, version, object_key, file_name,"
+                   " filetype_id, storage_id, size_bytes, checksum_sha256) VALUES ({P}, {doc}, 99, 'k', 'f.pdf',"
+                   " {filetype}, {storage}, 1, repeat('e', 64))"),
+        "update": "UPDATE documents.document_revision SET file_name = file_name WHERE project_id = {P}",
+        "delete": "DELETE FROM documents.document_revision WHERE project_id = {P}",
+    },
+    "documents.url_grant": {
+        "select": "SELECT count(*) FROM documents.url_grant WHERE project_id = {P}",
+        "insert": ("INSERT INTO documents.url_grant (project_id, document_id, version, method, user_id, session_id,"
+                   " issued_at, expires_at) VALUES ({P}, {doc}, 1, 'GET', {me}, {my_session}, now(),"
+                   " now() + interval '1 minute')"),
+        "update": "UPDATE documents.url_grant SET expires_at = expires_at WHERE project_id = {P}",
+        "delete": "DELETE FROM documents.url_grant WHERE project_id = {P}",
+    },
+    "pulse.storage_credential": {
+        "select": "SELECT count(*) FROM pulse.storage_credential",
+        "insert": "INSERT INTO pulse.storage_credential (storage_id, access_key_id, secret_access_key) VALUES ({storage_spare}, 'AK', 'SK')",
+        "update": "UPDATE pulse.storage_credential SET max_expires_in = max_expires_in",
+        "delete": "DELETE FROM pulse.storage_credential",
+    },
     "pulse.auditor_role": {
         "select": "SELECT count(*) FROM pulse.auditor_role",
         "insert": "INSERT INTO pulse.auditor_role (role_name) VALUES ('someone')",
@@ -281,6 +303,18 @@ pulse.identity_key        select  42501 42501 42501 42501 42501 42501 42501 4250
 pulse.identity_key        insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.identity_key        delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+documents.document_revision select none rows rows rows rows rows none none none none
+documents.document_revision insert 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+documents.document_revision update none none none none none none none none none none
+documents.document_revision delete none none none none none none none none none none
+documents.url_grant       select  none none none none rows rows none none none none
+documents.url_grant       insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+documents.url_grant       update  none none none none none none none none none none
+documents.url_grant       delete  none none none none none none none none none none
+pulse.storage_credential  select  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.storage_credential  insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.storage_credential  update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+pulse.storage_credential  delete  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.auditor_role        select  rows rows rows rows rows rows rows rows rows rows
 pulse.auditor_role        insert  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 pulse.auditor_role        update  42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -322,7 +356,7 @@ SELECT users.revoke_user_sessions({bystander}) = 1      | 42501 42501 42501 4250
 SELECT count(*) = 1 FROM users.active_sessions()        | f t t t t t t f f f
 SELECT count(*) = 1 FROM users.active_sessions({bystander}) | f f f f f t f f f f
 SELECT users.purge_expired_sessions() >= 0              | 42501 42501 42501 42501 42501 t 42501 42501 42501 42501
-SELECT pulse.require_system_admin('x')                  | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.require_system_admin('x')                  | 42501 42501 42501 42501 42501 ok 42501 42501 42501 42501
 SELECT pulse.require_self_or_system_admin({me}, 'x')    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.rotate_identity_key()                      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.new_session_token()                        | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -352,7 +386,7 @@ SELECT count(*) = 0 FROM audit.purgeable_history(now() + interval '8 years') | t
 SELECT audit.purge_chain_prefix('audit.project_history', {P}, NULL, 1, 'x') | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.set_column_policy('projects.projects', 'description', 'exclude') | 42501 42501 42501 42501 42501 ok 42501 42501 42501 42501
 SELECT audit.rollback_project({P}, 2, 2) > 0            | 22023 40001 40001 40001 40001 40001 22023 22023 22023 22023
-SELECT audit.rollback_document({doc}, 1, 1) > 0         | 22023 42501 t t t t 22023 22023 22023 22023
+SELECT audit.rollback_document({doc}, 1, 2) > 0         | 22023 42501 t t t t 22023 22023 22023 22023
 SELECT audit.capture_project()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.capture_project_link()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.flush_project_links()                      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
@@ -360,6 +394,27 @@ SELECT audit.capture_document()                         | 42501 42501 42501 4250
 SELECT audit.seal_history_row()                         | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.refuse_history_change()                    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.refuse_truncate()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.sha256_hex('abc') = encode(sha256('abc'), 'hex') | t t t t t t t t t t
+SELECT pulse.sha256_bytes('abc') = sha256('abc')        | t t t t t t t t t t
+SELECT pulse.is_sha256_hex(repeat('A', 64))             | f f f f f f f f f f
+SELECT pulse.s3_presign('store', 'GET', 'k', 60) IS NOT NULL | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.check_phase_transition()                   | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT documents.download_url({doc}) IS NOT NULL        | 42501 t t t t t 42501 42501 42501 42501
+SELECT count(*) = 1 FROM documents.upload_url({doc_spare}) | 42501 42501 t t t t 42501 42501 42501 42501
+SELECT count(*) = 1 FROM documents.register_document({P}, 'New', 'n.pdf', 'application/pdf', 'store', 1, repeat('c', 64)) | 42501 42501 t t t t 42501 42501 42501 42501
+SELECT count(*) = 1 FROM documents.new_revision({doc}, 'n.pdf', 'application/pdf', 1, repeat('d', 64)) | 42501 42501 t t t t 42501 42501 42501 42501
+SELECT documents.confirm_upload({doc_spare}) IS NOT NULL | 42501 42501 t t t t 42501 42501 42501 42501
+SELECT documents.soft_delete_document({doc_spare}), documents.restore_document({doc_spare}) | 42501 42501 42501 ok ok ok 42501 42501 42501 42501
+SELECT projects.soft_delete_project({D}), projects.restore_project({D}) | 42501 42501 42501 ok ok ok 42501 42501 42501 42501
+SELECT documents.purge_deleted_documents('0 seconds') >= 0 | 42501 42501 42501 42501 42501 t 42501 42501 42501 42501
+SELECT count(*) = 0 FROM documents.find_duplicates()    | t t t t t t t t t t
+SELECT count(*) >= 0 FROM documents.reconcile('store', '[]') | 42501 42501 42501 42501 42501 t 42501 42501 42501 42501
+SELECT documents.duplicate_policy(NULL) = 'refuse'      | t t t t t t t t t t
+SELECT documents.filetype_of('application/pdf') > 0     | 22023 t t t t t t 22023 22023 22023
+SELECT documents.check_content(1, repeat('a', 64))      | ok ok ok ok ok ok ok ok ok ok
+SELECT documents.object_key_for({storage}, {P}, 'x') IS NOT NULL | f t t t t t t f f f
+SELECT documents.enforce_document_rules()               | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT documents.keep_revisions()                       | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 """
 
 
@@ -461,6 +516,17 @@ def world():
                        (pid, decisions[0], docs[0]))
             if project == "P":
                 ids.update(decision=decisions[0], decision_spare=decisions[1], doc=docs[0], doc_spare=docs[1])
+        # The store signs with credentials of its own; P's main document is uploaded, and
+        # its owner downloaded it once (documents.url_grant).
+        su.execute("""INSERT INTO pulse.storage_credential (storage_id, access_key_id, secret_access_key, max_expires_in)
+                      VALUES (%s, 'CELLKEY', 'cell-secret', 600)""", (ids["storage"],))
+        ids["storage_spare"] = one("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                                      VALUES ('spare', 'Spare', 'minio', 'b-spare', 'http://127.0.0.1:9000')
+                                      RETURNING storage_id""")
+        su.execute("UPDATE documents.documents SET available_at = now() WHERE document_id = %s", (ids["doc"],))
+        with su.transaction():
+            su.execute("SELECT pulse.authenticate(%s)", (tokens["owner"],))
+            su.execute("SELECT documents.download_url(%s)", (ids["doc"],))
         # P is archived (history kept seven years) and under legal hold; a purge left a
         # tombstone in its history.
         su.execute("UPDATE projects.projects SET phase_id = (SELECT phase_id FROM pulse.phase_reference"
