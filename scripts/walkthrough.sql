@@ -68,7 +68,7 @@ BEGIN
     FOREACH attempt IN ARRAY ARRAY[
         $q$INSERT INTO users.users (email, display_name, password_hash) VALUES ('eve@example.com', 'Eve', 'hunter2')$q$,
         $q$INSERT INTO users.users (email, display_name) VALUES ('ADA@example.com', 'Ada again')$q$,
-        $q$UPDATE documents.documents SET checksum_sha256 = 'not-a-checksum'$q$,
+        $q$UPDATE documents.documents SET checksum_sha256 = 'not-a-checksum', version = version + 1$q$,
         $q$UPDATE projects.projects SET owner_id = -1$q$,
         $q$UPDATE pulse.phase_reference SET label = 'Construction' WHERE code = 'build'$q$]
     LOOP
