@@ -87,7 +87,7 @@ impl SqlError for DocumentError {
     fn hint(&self) -> Option<String> {
         match self {
             Self::NoCredentials(_) => Some(
-                "A superuser inserts them into pulse.storage_credential (see document-ingest.md)."
+                "A superuser inserts them into pulse.storage_credential (see docs/document-ingest.md)."
                     .into(),
             ),
             Self::Deleted(_) => Some("Restore it first.".into()),
