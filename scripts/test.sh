@@ -36,8 +36,9 @@ install_extension debug
 
 say "Starting a throwaway cluster on 127.0.0.1:${PORT}"
 trap 'stop_cluster "$WORK/cluster"; stop_s3s_fs "$WORK/s3"' EXIT
-# pg_stat_statements observes the statements pulse runs itself (tests/integration/test_identity.py).
-start_cluster "$WORK/cluster" "$PORT" pg_stat_statements
+# pg_stat_statements observes the statements pulse runs itself (tests/integration/test_identity.py);
+# pulse preloaded keeps the session monitor in shared memory (tests/integration/test_session_monitor.py).
+start_cluster "$WORK/cluster" "$PORT" pulse,pg_stat_statements
 
 say "SQL golden tests (pg_regress)"
 rm -rf "$WORK/regress" && install -d -o postgres "$WORK/regress"

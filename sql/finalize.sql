@@ -61,7 +61,7 @@ BEGIN
     END IF;
     PERFORM pulse.grant_reader_privileges(role_name);
     EXECUTE pg_catalog.format(
-        'GRANT EXECUTE ON FUNCTION pulse.authenticate(text), pulse.check_password_hash(text),
+        'GRANT EXECUTE ON FUNCTION pulse.authenticate(text, text, text), pulse.check_password_hash(text),
                                    users.create_user(text, text, text, boolean), users.set_password_hash(integer, text),
                                    users.set_user_active(integer, boolean),
                                    users.open_session(integer, interval, inet, text, jsonb), users.revoke_session(uuid, text),
@@ -92,11 +92,13 @@ CREATE FUNCTION pulse.grant_auditor_role(role_name name) RETURNS void
 AS $$
 BEGIN
     PERFORM pulse.grant_reader_privileges(role_name);
-    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit.verify(), audit.statement_stats() TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit.verify(), audit.statement_stats(), users.session_backends(),
+                                                      users.failed_authentications() TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT SELECT ON users.session_monitor, users.session_anomalies TO %I', role_name);
     INSERT INTO pulse.auditor_role (role_name) VALUES (grant_auditor_role.role_name) ON CONFLICT DO NOTHING;
 END
 $$;
 COMMENT ON FUNCTION pulse.grant_auditor_role(name) IS
-    'Grant an existing role read-only access to every pulse row (history included) without a session, audit.verify() and audit.statement_stats(); credentials stay hidden.';
+    'Grant an existing role read-only access to every pulse row (history included) without a session, audit.verify(), audit.statement_stats() and the session monitor; credentials stay hidden.';
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA pulse, users, projects, documents, audit FROM PUBLIC;

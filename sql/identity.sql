@@ -4,8 +4,8 @@
 -- qualifies every name; EXECUTE is revoked from PUBLIC in finalize.sql and granted to
 -- application roles by pulse.grant_application_role().
 
-COMMENT ON FUNCTION pulse.authenticate(text) IS
-    'Verify a session token and make its user the caller of the current transaction; returns the user id. Refusals are SQLSTATE class 28.';
+COMMENT ON FUNCTION pulse.authenticate(text, text, text) IS
+    'Verify a session token and make its user the caller of the current transaction; returns the user id. Refusals are SQLSTATE class 28. The end user''s address and user agent, when given, go to the session monitor.';
 COMMENT ON FUNCTION pulse.current_user_id() IS
     'The authenticated user of the current transaction, or NULL. Never taken from a setting a client can write.';
 COMMENT ON FUNCTION pulse.current_session_id() IS

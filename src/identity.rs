@@ -24,6 +24,7 @@ use pulse_core::token;
 use crate::direct_read::{self, Row, Table};
 use crate::errors::{raise, SqlError};
 use crate::kept_plans::{with_kept_plan, KeptPlan};
+use crate::session_monitor;
 use crate::settings;
 
 /// The authenticated caller of the current transaction.
@@ -455,10 +456,20 @@ fn citus_loaded() -> bool {
     }
 }
 
-/// Verify `token` and make its user the caller of the current transaction.
-pub fn authenticate(token_text: &str) -> i32 {
+/// Verify `token` and make its user the caller of the current transaction. The client's
+/// address and user agent, when the application passes them, go to the session monitor.
+pub fn authenticate(
+    token_text: &str,
+    client_address: Option<&str>,
+    user_agent: Option<&str>,
+) -> i32 {
+    // A refusal is counted by the session monitor first: the error aborts the transaction.
+    let refuse = |error: IdentityError, user_id: Option<i32>| -> ! {
+        session_monitor::record_failure(&error.to_string(), user_id, client_address);
+        raise(error)
+    };
     if token::check_token_format(token_text).is_err() {
-        raise(IdentityError::MalformedToken);
+        refuse(IdentityError::MalformedToken, None);
     }
     let hash = token::token_hash(token_text);
     let Some((session, user)) = direct_read::with_fresh_snapshot(|| {
@@ -467,23 +478,24 @@ pub fn authenticate(token_text: &str) -> i32 {
             .unwrap_or_else(|| raise(IdentityError::Internal("reading the session's user")));
         Some((session, user))
     }) else {
-        raise(IdentityError::UnknownToken)
+        refuse(IdentityError::UnknownToken, None)
     };
     let now = now();
     let seconds = |s: i32| i64::from(s) * 1_000_000;
+    let user_id = Some(session.user_id);
     // A disabled user's sessions are revoked too; say the more useful thing first.
     if !user.usable {
-        raise(IdentityError::UserDisabled);
+        refuse(IdentityError::UserDisabled, user_id);
     }
     if session.revoked_at.is_some() {
-        raise(IdentityError::Revoked);
+        refuse(IdentityError::Revoked, user_id);
     }
     if session.expires_at <= now {
-        raise(IdentityError::Expired);
+        refuse(IdentityError::Expired, user_id);
     }
     let idle_timeout = settings::SESSION_IDLE_TIMEOUT.get();
     if idle_timeout > 0 && session.last_active_at + seconds(idle_timeout) <= now {
-        raise(IdentityError::IdleTimeout);
+        refuse(IdentityError::IdleTimeout, user_id);
     }
     let key = identity_key().unwrap_or_else(|| raise(IdentityError::KeyUnavailable));
     let session_id = *session.session_id.as_bytes();
@@ -501,6 +513,7 @@ pub fn authenticate(token_text: &str) -> i32 {
         touch_session(session.session_id);
     }
     publish_assertion(&signed);
+    session_monitor::record_success(session.user_id, session_id, client_address, user_agent);
     LOCAL_CALLER.set(Some(Caller {
         user_id: session.user_id,
         session_id,
@@ -519,8 +532,16 @@ mod pulse {
     /// Not SECURITY DEFINER: it reads the session through `direct_read` (no SQL, no
     /// search_path) and records activity with the owner's rights (`as_extension_owner`).
     #[pg_extern(volatile, parallel_unsafe)]
-    fn authenticate(token: Option<&str>) -> i32 {
-        super::authenticate(token.unwrap_or_else(|| raise(IdentityError::MalformedToken)))
+    fn authenticate(
+        token: Option<&str>,
+        client_address: default!(Option<&str>, "NULL"),
+        user_agent: default!(Option<&str>, "NULL"),
+    ) -> i32 {
+        super::authenticate(
+            token.unwrap_or_else(|| raise(IdentityError::MalformedToken)),
+            client_address,
+            user_agent,
+        )
     }
 
     /// The authenticated user of the current transaction, or NULL.
@@ -593,7 +614,7 @@ mod tests {
     #[pg_test]
     fn authenticate_sets_the_local_caller_and_publishes_a_verifiable_assertion() {
         let token = new_session("a@example.com");
-        let user_id = authenticate(&token);
+        let user_id = authenticate(&token, None, None);
         assert_eq!(current_caller().map(|c| c.user_id), Some(user_id));
         // What another backend would see: no local caller, only the setting.
         let local = LOCAL_CALLER.take();
@@ -608,7 +629,7 @@ mod tests {
     #[pg_test]
     fn an_assertion_with_a_changed_byte_is_nobody() {
         let token = new_session("b@example.com");
-        authenticate(&token);
+        authenticate(&token, None, None);
         let genuine = settings::IDENTITY.get().unwrap().into_string().unwrap();
         LOCAL_CALLER.set(None);
         let mut forged = genuine.clone().into_bytes();
@@ -631,7 +652,7 @@ mod tests {
             let context = pg_sys::CurrentMemoryContext;
             let owner = pg_sys::CurrentResourceOwner;
             pg_sys::BeginInternalSubTransaction(std::ptr::null());
-            authenticate(&token);
+            authenticate(&token, None, None);
             assert!(LOCAL_CALLER.get().is_some());
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
             pg_sys::MemoryContextSwitchTo(context);
@@ -643,7 +664,7 @@ mod tests {
     #[pg_test]
     fn a_caller_established_before_a_subtransaction_survives_its_abort() {
         let token = new_session("d@example.com");
-        let user_id = authenticate(&token);
+        let user_id = authenticate(&token, None, None);
         // SAFETY: as above.
         unsafe {
             let context = pg_sys::CurrentMemoryContext;
@@ -658,12 +679,12 @@ mod tests {
 
     #[pg_test(error = "unknown session token")]
     fn an_unknown_well_formed_token_is_refused() {
-        authenticate(&format!("pulse_{}", "A".repeat(43)));
+        authenticate(&format!("pulse_{}", "A".repeat(43)), None, None);
     }
 
     #[pg_test(error = "invalid session token")]
     fn a_malformed_token_is_refused() {
-        authenticate("pulse_short");
+        authenticate("pulse_short", None, None);
     }
 
     #[pg_test]

@@ -14,6 +14,7 @@ pub mod history;
 pub mod identity;
 pub mod kept_plans;
 pub mod reference_guard;
+pub mod session_monitor;
 pub mod settings;
 pub mod transaction;
 
@@ -23,6 +24,7 @@ pgrx::pg_module_magic!();
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    session_monitor::init();
     identity::register_callbacks();
     direct_read::register_callbacks();
     history::register_callbacks();
@@ -112,6 +114,15 @@ extension_sql_file!(
         documents::gate::documents::upload_url,
         documents::gate::documents::download_url,
         direct_read::pulse::forget_cached_copies,
+    ]
+);
+extension_sql_file!(
+    "../sql/session_monitor.sql",
+    name = "session_monitor",
+    requires = [
+        "identity",
+        session_monitor::users::session_backends,
+        session_monitor::users::failed_authentications,
     ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

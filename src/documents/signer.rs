@@ -26,6 +26,8 @@ pub struct Storage {
 
 thread_local! {
     static STORAGES: RefCell<HashMap<i32, Storage>> = RefCell::new(HashMap::new());
+    /// Storage codes already looked up (a third of the cost of a URL otherwise).
+    static STORAGE_IDS: RefCell<HashMap<String, i32>> = RefCell::new(HashMap::new());
 }
 
 pub fn register_callbacks() {
@@ -36,10 +38,20 @@ pub fn register_callbacks() {
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_storages(_arg: pg_sys::Datum, _relid: pg_sys::Oid) {
     STORAGES.with_borrow_mut(HashMap::clear);
+    STORAGE_IDS.with_borrow_mut(HashMap::clear);
 }
 
 /// The id of the storage with `code`.
 pub fn storage_id(code: &str) -> i32 {
+    if let Some(id) = STORAGE_IDS.with_borrow(|ids| ids.get(code).copied()) {
+        return id;
+    }
+    let id = read_storage_id(code);
+    STORAGE_IDS.with_borrow_mut(|ids| ids.insert(code.to_owned(), id));
+    id
+}
+
+fn read_storage_id(code: &str) -> i32 {
     let storages = Table::open(c"pulse", c"storage_reference");
     let (code_column, id) = (storages.column(c"code"), storages.column(c"storage_id"));
     storages

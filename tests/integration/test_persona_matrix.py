@@ -415,6 +415,8 @@ SELECT documents.check_content(1, repeat('a', 64))      | ok ok ok ok ok ok ok o
 SELECT documents.object_key_for({storage}, {P}, 'x') IS NOT NULL | f t t t t t t f f f
 SELECT documents.enforce_document_rules()               | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT documents.keep_revisions()                       | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT count(*) >= 0 FROM users.session_backends()      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT count(*) >= 0 FROM users.failed_authentications() | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 """
 
 
