@@ -182,8 +182,10 @@ END
 $$;
 COMMENT ON FUNCTION documents.enforce_document_rules() IS
     'Trigger on documents.documents: new content needs the next version; soft delete and restore need delete_restore.';
-CREATE TRIGGER enforce_document_rules BEFORE UPDATE ON documents.documents
-    FOR EACH ROW EXECUTE FUNCTION documents.enforce_document_rules();
+-- Only when a column it rules is written: an UPDATE of the title pays nothing.
+CREATE TRIGGER enforce_document_rules
+    BEFORE UPDATE OF object_key, checksum_sha256, size_bytes, storage_id, version, deleted_at, deleted_with_project
+    ON documents.documents FOR EACH ROW EXECUTE FUNCTION documents.enforce_document_rules();
 
 -- Keeps documents.document_revision in step with the document's current content.
 CREATE FUNCTION documents.keep_revisions() RETURNS trigger
@@ -209,7 +211,8 @@ END
 $$;
 COMMENT ON FUNCTION documents.keep_revisions() IS
     'Trigger on documents.documents: records each content version in documents.document_revision.';
-CREATE TRIGGER keep_revisions AFTER INSERT OR UPDATE ON documents.documents
+CREATE TRIGGER keep_revisions
+    AFTER INSERT OR UPDATE OF version, available_at, file_name, filetype_id ON documents.documents
     FOR EACH ROW EXECUTE FUNCTION documents.keep_revisions();
 
 -- Phase changes of projects and documents follow the order of pulse.phase_reference
