@@ -26,6 +26,7 @@ use crate::errors::{raise, SqlError};
 use crate::kept_plans::{with_kept_plan, KeptPlan};
 use crate::session_monitor;
 use crate::settings;
+use crate::spi_read;
 
 /// The authenticated caller of the current transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,11 +348,10 @@ pub(crate) fn as_extension_owner<T>(f: impl FnOnce() -> T + std::panic::UnwindSa
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context) };
     PgTryBuilder::new(|| {
         let owner = EXTENSION_OWNER.get().unwrap_or_else(|| {
-            let owner = Spi::get_one::<pg_sys::Oid>(
+            let owner = spi_read::select_one::<pg_sys::Oid>(
                 "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'pulse'",
+                &[],
             )
-            .ok()
-            .flatten()
             .unwrap_or_else(|| raise(IdentityError::Internal("looking up the extension owner")));
             EXTENSION_OWNER.set(Some(owner));
             owner
@@ -417,8 +417,11 @@ fn publish_assertion(assertion: &str) {
         {
             raise(IdentityError::Internal("encoding the assertion"));
         }
-        Spi::run(&format!("SET LOCAL pulse.identity = '{assertion}'"))
-            .unwrap_or_else(|_| raise(IdentityError::Internal("publishing the assertion")));
+        let statement = CString::new(format!("SET LOCAL pulse.identity = '{assertion}'"))
+            .unwrap_or_else(|_| raise(IdentityError::Internal("encoding the assertion")));
+        if !spi_read::run_utility(&statement) {
+            raise(IdentityError::Internal("publishing the assertion"));
+        }
         return;
     }
     let value = CString::new(assertion)

@@ -16,6 +16,7 @@ pub mod kept_plans;
 pub mod reference_guard;
 pub mod session_monitor;
 pub mod settings;
+pub mod spi_read;
 pub mod transaction;
 
 pgrx::pg_module_magic!();

@@ -99,6 +99,10 @@ fn sign_and_log(
     expires_in: Option<i32>,
 ) -> (String, pg_sys::TimestampTz) {
     let caller = current_caller().unwrap_or_else(|| raise(DocumentError::NotAuthenticated));
+    // SAFETY: plain reads of backend globals.
+    if unsafe { pg_sys::XactReadOnly || pg_sys::RecoveryInProgress() } {
+        raise(DocumentError::ReadOnly);
+    }
     // SAFETY: reading the wall clock; URLs expire relative to when they are signed.
     let issued_at = unsafe { pg_sys::GetCurrentTimestamp() };
     let put = method == Method::Put;

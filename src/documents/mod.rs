@@ -52,6 +52,8 @@ pub enum DocumentError {
     AlreadyUploaded { document: i64, version: i32 },
     #[error("URLs are issued to an authenticated pulse session only")]
     NotAuthenticated,
+    #[error("URLs are issued only where they can be logged: not in a read-only transaction or on a standby")]
+    ReadOnly,
     #[error("internal error while {0}")]
     Internal(&'static str),
 }
@@ -80,6 +82,7 @@ impl SqlError for DocumentError {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             Self::NotAuthenticated => ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            Self::ReadOnly => ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Self::Internal(_) => ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -95,6 +98,10 @@ impl SqlError for DocumentError {
                 Some("Upload it and call documents.confirm_upload().".into())
             }
             Self::NotAuthenticated => Some("Call pulse.authenticate(token) first.".into()),
+            Self::ReadOnly => Some(
+                "Every URL is recorded in documents.url_grant: ask the primary, in a read-write transaction."
+                    .into(),
+            ),
             _ => None,
         }
     }

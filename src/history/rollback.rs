@@ -24,6 +24,7 @@ use super::snapshot::{self, RawRow, LINK_SETS};
 use super::HistoryError;
 use crate::direct_read::{self, Table};
 use crate::errors::{raise, SqlError};
+use crate::spi_read;
 
 thread_local! {
     /// Entities a rollback in progress records itself; capture leaves them alone.
@@ -100,18 +101,18 @@ fn read_version(
     version: i32,
 ) -> Option<(String, Map<String, Value>)> {
     let row = match chain {
-        Chain::Project => Spi::get_two_with_args::<String, String>(
+        Chain::Project => spi_read::select_two::<String, String>(
             "SELECT operation, snapshot::text FROM audit.project_history WHERE project_id = $1 AND version = $2",
             &[key.0.into(), version.into()],
         ),
-        Chain::Document => Spi::get_two_with_args::<String, String>(
+        Chain::Document => spi_read::select_two::<String, String>(
             "SELECT operation, snapshot::text FROM audit.document_history
               WHERE project_id = $1 AND document_id = $2 AND version = $3",
             &[key.0.into(), key.1.into(), version.into()],
         ),
     };
     let (operation, text) = match row {
-        Ok((Some(operation), Some(text))) => (operation, text),
+        Some((Some(operation), Some(text))) => (operation, text),
         _ => return None,
     };
     let snapshot = serde_json::from_str::<Map<String, Value>>(&text).unwrap_or_else(|_| {
@@ -470,12 +471,10 @@ fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32
 }
 
 fn document_key(document_id: i64) -> EntityKey {
-    let project_id = Spi::get_one_with_args::<i64>(
+    let project_id = spi_read::select_one::<i64>(
         "SELECT project_id FROM audit.document_history WHERE document_id = $1 LIMIT 1",
         &[document_id.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or_else(|| {
         raise(RollbackError::NoSuchVersion {
             entity: format!("document {document_id}"),
