@@ -11,7 +11,9 @@ PORT="${PULSE_TEST_PORT:-55499}"
 S3_PORT="${PULSE_TEST_S3_PORT:-55498}"
 WORK="${PULSE_TEST_DIR:-/tmp/pulse-test}"
 
-ensure_debian_packages
+# Graphviz renders the ER diagram the tests compare with docs/er-diagram.svg (with the font it
+# was drawn in).
+ensure_debian_packages graphviz fonts-liberation2
 ensure_cargo_pgrx
 ensure_venv "$PULSE_ROOT/tests/requirements.txt"
 ensure_s3s_fs

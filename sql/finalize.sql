@@ -23,6 +23,7 @@ BEGIN
                                    pulse.caller_project_ids(text), pulse.caller_all_projects_from(text),
                                    pulse.caller_is_auditor() TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA projects, documents, audit TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT SELECT ON pulse.project_access TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION audit.project_as_of(bigint, timestamptz), audit.document_as_of(bigint, timestamptz),
                                    audit.project_diff(bigint, integer, integer),
@@ -95,6 +96,10 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION audit.verify(), audit.statement_stats(), users.session_backends(),
                                                       users.failed_authentications() TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT SELECT ON users.session_monitor, users.session_anomalies TO %I', role_name);
+    EXECUTE pg_catalog.format(
+        'GRANT SELECT ON pulse.table_inventory, pulse.column_inventory, pulse.constraint_inventory, pulse.index_inventory,
+                         pulse.catalog_problems, pulse.role_privileges, pulse.role_flags, audit.statement_statistics TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION pulse.er_diagram(text), audit.statement_stats_available() TO %I', role_name);
     INSERT INTO pulse.auditor_role (role_name) VALUES (grant_auditor_role.role_name) ON CONFLICT DO NOTHING;
 END
 $$;

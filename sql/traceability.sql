@@ -29,7 +29,7 @@ BEGIN
 
     WITH tables AS (
         SELECT c.oid, n.nspname AS schema_name, c.relname AS table_name,
-               n.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname AS label
+               n.nspname || '.' || c.relname AS label
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname IN ('pulse', 'users', 'projects', 'documents', 'audit') AND c.relkind IN ('r', 'p')
     ),
@@ -66,21 +66,24 @@ BEGIN
          WHERE k.contype = 'f'
     ),
     mermaid AS (
-        SELECT 'erDiagram' OPERATOR(pg_catalog.||) E'\n'
-               OPERATOR(pg_catalog.||) coalesce((
+        SELECT 'erDiagram' || E'\n'
+               || coalesce((
+                   -- An entity with its key columns (Mermaid types are one word); a table
+                   -- without any is named alone.
                    SELECT pg_catalog.string_agg(
-                              pg_catalog.format(E'    "%s" {\n%s    }\n', t.label,
-                                  (SELECT pg_catalog.string_agg(
-                                              pg_catalog.format(E'        %s %s %s\n',
-                                                                pg_catalog.translate(kc.data_type, ' ,', '__'),
-                                                                kc.column_name,
-                                                                pg_catalog.concat_ws(', ', CASE WHEN kc.pk THEN 'PK' END,
-                                                                                     CASE WHEN kc.fk THEN 'FK' END)),
-                                              '' ORDER BY kc.attnum)
-                                     FROM key_columns kc WHERE kc.oid = t.oid)),
+                              CASE WHEN k.attributes IS NULL THEN pg_catalog.format(E'    "%s"\n', t.label)
+                                   ELSE pg_catalog.format(E'    "%s" {\n%s    }\n', t.label, k.attributes) END,
                               '' ORDER BY t.schema_name COLLATE "C", t.table_name COLLATE "C")
-                     FROM tables t), '')
-               OPERATOR(pg_catalog.||) coalesce((
+                     FROM tables t
+                     CROSS JOIN LATERAL (
+                         SELECT pg_catalog.string_agg(
+                                    pg_catalog.format(E'        %s %s %s\n', pg_catalog.translate(kc.data_type, ' ,', '__'),
+                                                      kc.column_name,
+                                                      pg_catalog.concat_ws(', ', CASE WHEN kc.pk THEN 'PK' END,
+                                                                           CASE WHEN kc.fk THEN 'FK' END)),
+                                    '' ORDER BY kc.attnum)
+                           FROM key_columns kc WHERE kc.oid = t.oid) AS k (attributes)), '')
+               || coalesce((
                    SELECT pg_catalog.string_agg(
                               pg_catalog.format(E'    "%s" %s%s%s "%s" : "%s"\n', f.child,
                                                 CASE WHEN f.child_unique THEN '|o' ELSE '}o' END,
@@ -97,7 +100,7 @@ BEGIN
                                  '           label="pulse: tables, key columns and foreign keys (pulse.er_diagram(''dot''))", labelloc=t];\n'
                                  '    node [shape=plain, fontname="%1$s", fontsize=10];\n'
                                  '    edge [fontname="%1$s", fontsize=9, dir=both, color="#4a5a6a"];\n', font)
-               OPERATOR(pg_catalog.||) coalesce((
+               || coalesce((
                    SELECT pg_catalog.string_agg(
                               pg_catalog.format(E'    subgraph "cluster_%1$s" {\n'
                                                 '        label="%1$s"; style=rounded; color="#9aa8b6";\n%2$s    }\n',
@@ -121,7 +124,7 @@ BEGIN
                                                       FROM key_columns kc WHERE kc.oid = t.oid), '')),
                                       '' ORDER BY t.table_name COLLATE "C") AS nodes
                              FROM tables t GROUP BY t.schema_name) s), '')
-               OPERATOR(pg_catalog.||) coalesce((
+               || coalesce((
                    SELECT pg_catalog.string_agg(
                               pg_catalog.format(E'    "%s":"key-%s":e -> "%s":"%s":w [id="%s.%s", arrowtail=%s, arrowhead=%s%s];\n',
                                                 f.child, f.child_port, f.parent, f.parent_port, f.child, f.constraint_name,
@@ -131,7 +134,7 @@ BEGIN
                               '' ORDER BY f.child_schema COLLATE "C", f.child_table COLLATE "C",
                                           f.constraint_name COLLATE "C")
                      FROM foreign_keys f), '')
-               OPERATOR(pg_catalog.||) E'}\n' AS diagram
+               || E'}\n' AS diagram
     )
     SELECT CASE er_diagram.format WHEN 'mermaid' THEN (SELECT m.diagram FROM mermaid m)
                                   ELSE (SELECT d.diagram FROM dot d) END
@@ -285,12 +288,14 @@ SELECT 'uncommented_column', pg_catalog.format('%I.%I.%I', n.nspname, c.relname,
    AND pg_catalog.col_description(c.oid, a.attnum) IS NULL
 UNION ALL
 SELECT 'uncommented_function',
-       pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+       pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, args.types),
        pg_catalog.format('COMMENT ON %s %I.%I(%s) is missing', CASE p.prokind WHEN 'p' THEN 'PROCEDURE'
                                                                              WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-                         n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))
+                         n.nspname, p.proname, args.types)
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format_type(a.type, NULL), ',' ORDER BY a.position), '')
+                        FROM pg_catalog.unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a (type, position)) AS args (types)
  WHERE n.nspname IN ('pulse', 'users', 'projects', 'documents', 'audit')
    AND pg_catalog.obj_description(p.oid, 'pg_proc') IS NULL;
 COMMENT ON VIEW pulse.catalog_problems IS
@@ -298,7 +303,7 @@ COMMENT ON VIEW pulse.catalog_problems IS
 COMMENT ON COLUMN pulse.catalog_problems.kind IS
     'unindexed_foreign_key, uncommented_schema, uncommented_table, uncommented_view, uncommented_column or uncommented_function.';
 COMMENT ON COLUMN pulse.catalog_problems.object IS
-    'The object: constraint on schema.table, schema, schema.table, schema.table.column or schema.function(arguments).';
+    'The object: constraint on schema.table, schema, schema.table, schema.table.column or schema.function(argument types, listed as regprocedure lists them).';
 COMMENT ON COLUMN pulse.catalog_problems.detail IS 'What is missing, in words.';
 
 -- ---------------------------------------------------------------------------------------
@@ -345,14 +350,17 @@ objects (object_type, schema_name, object_name, owner, acl) AS (
     UNION ALL
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
            n.nspname,
-           pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+           pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, args.types),
            p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
       FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+      CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format_type(a.type, NULL), ',' ORDER BY a.position), '')
+                            FROM pg_catalog.unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a (type, position)) AS args (types)
      WHERE n.nspname IN ('pulse', 'users', 'projects', 'documents', 'audit')
 ),
 grants (object_type, schema_name, object_name, grantee, privilege, is_grantable) AS (
-    SELECT o.object_type, o.schema_name, o.object_name, a.grantee, a.privilege_type, a.is_grantable
+    -- The owner may always grant what it holds, whatever its ACL entry says.
+    SELECT o.object_type, o.schema_name, o.object_name, a.grantee, a.privilege_type, a.is_grantable OR a.grantee = o.owner
       FROM objects o, pg_catalog.aclexplode(o.acl) a
     UNION ALL
     SELECT o.object_type, o.schema_name, o.object_name, o.owner, 'OWNER', true
@@ -376,7 +384,7 @@ COMMENT ON COLUMN pulse.role_privileges.via_role IS
     'The role that holds the grant or owns the object: role_name itself when direct, else a role role_name is a member of and inherits from.';
 COMMENT ON COLUMN pulse.role_privileges.object_type IS 'schema, table, view, materialized view, foreign table, sequence, column, function or procedure.';
 COMMENT ON COLUMN pulse.role_privileges.schema_name IS 'Schema of the object (for a schema, the schema itself).';
-COMMENT ON COLUMN pulse.role_privileges.object_name IS 'Qualified name: schema, schema.table, schema.table.column or schema.function(argument types).';
+COMMENT ON COLUMN pulse.role_privileges.object_name IS 'Qualified name: schema, schema.table, schema.table.column or schema.function(argument types, listed as regprocedure lists them).';
 COMMENT ON COLUMN pulse.role_privileges.privilege IS
     'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, USAGE, CREATE, EXECUTE, or OWNER (alter, drop and grant every privilege).';
 COMMENT ON COLUMN pulse.role_privileges.is_grantable IS 'Whether the holder may grant the privilege to others (always for OWNER).';
@@ -430,8 +438,8 @@ SELECT r.rolname, r.rolname, 'bypassrls', true,
 UNION ALL
 SELECT r.rolname, v.rolname, 'owner', o.rls_tables > 0,
        pg_catalog.format('%s %s of pulse''s objects: may alter, drop and grant them, and row-level security does not apply to it on the %s tables that enable but do not force it',
-                         CASE WHEN u.role_oid = u.via_oid THEN 'owns' ELSE 'inherits the rights of ' OPERATOR(pg_catalog.||)
-                              pg_catalog.quote_ident(v.rolname) OPERATOR(pg_catalog.||) ', who owns' END,
+                         CASE WHEN u.role_oid = u.via_oid THEN 'owns' ELSE 'inherits the rights of ' ||
+                              pg_catalog.quote_ident(v.rolname) || ', who owns' END,
                          o.objects, o.rls_tables)
   FROM owned o
   JOIN uses u ON u.via_oid = o.owner
@@ -448,8 +456,8 @@ SELECT r.rolname, v.rolname, CASE v.rolname WHEN 'pg_read_all_data' THEN 'reads_
 UNION ALL
 SELECT r.rolname, v.rolname, 'auditor', false,
        pg_catalog.format('%s in pulse.auditor_role: the policies let it read every row of pulse''s tables without a session',
-                         CASE WHEN mo.role_oid = mo.via_oid THEN 'registered' ELSE 'member of ' OPERATOR(pg_catalog.||)
-                              pg_catalog.quote_ident(v.rolname) OPERATOR(pg_catalog.||) ', registered' END)
+                         CASE WHEN mo.role_oid = mo.via_oid THEN 'registered' ELSE 'member of ' ||
+                              pg_catalog.quote_ident(v.rolname) || ', registered' END)
   FROM pulse.auditor_role a
   JOIN pg_catalog.pg_roles v ON v.rolname = a.role_name
   JOIN member_of mo ON mo.via_oid = v.oid

@@ -126,6 +126,11 @@ extension_sql_file!(
         session_monitor::users::failed_authentications,
     ]
 );
+extension_sql_file!(
+    "../sql/traceability.sql",
+    name = "traceability",
+    requires = ["document_lifecycle", "session_monitor"]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

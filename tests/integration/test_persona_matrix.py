@@ -417,6 +417,8 @@ SELECT documents.enforce_document_rules()               | 42501 42501 42501 4250
 SELECT documents.keep_revisions()                       | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT count(*) >= 0 FROM users.session_backends()      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT count(*) >= 0 FROM users.failed_authentications() | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.er_diagram() LIKE 'erDiagram%'            | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT audit.statement_stats_available() IS NOT NULL    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 """
 
 
