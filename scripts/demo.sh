@@ -3,7 +3,8 @@
 # PostgreSQL cluster owned by the unprivileged OS user postgres and a local S3-compatible
 # server (s3s-fs), both on 127.0.0.1, creates the extension and walks through it, printing
 # every statement; then uploads a real file through a presigned URL pulse signed and
-# downloads it again.
+# downloads it again, and runs the reference FastAPI service (examples/fastapi) for a
+# scripted session: sign in, create a project, upload and download a file, show history.
 #   ./scripts/demo.sh          set up and run the walkthrough; leaves the cluster running
 #   ./scripts/demo.sh stop     stop the cluster and remove its data
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -78,6 +79,21 @@ SELECT g.method, g.version, u.display_name AS issued_to, g.issued_at, g.expires_
   FROM documents.url_grant g JOIN users.users u USING (user_id) ORDER BY g.grant_id" -c "
 SELECT version, operation, change_summary FROM audit.document_history WHERE document_id = $DOC ORDER BY version" -c "
 SELECT count(*) AS broken_links FROM audit.verify()"
+
+say "The reference client: a FastAPI service on pulse (examples/fastapi)"
+# Its pinned requirements are part of tests/requirements.txt.
+ensure_venv "$PULSE_ROOT/tests/requirements.txt"
+"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d pulse -v ON_ERROR_STOP=1 \
+    -v app_role=pulse_app -v signin_role=pulse_signin -f "$PULSE_ROOT/examples/fastapi/setup.sql" >/dev/null
+API_PASSWORD="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+HASH="$(printf '%s\n' "$API_PASSWORD" | (cd "$PULSE_ROOT/examples/fastapi" && "$PULSE_ROOT/.venv/bin/python" -m pulse_api.passwords))"
+# The hash goes in on standard input: psql -c does not substitute :'hash'.
+echo "SELECT users.create_user('grace@example.com', 'Grace H.', :'hash', false)" | demo_sql -v hash="$HASH" >/dev/null
+PULSE_APP_DSN="host=127.0.0.1 port=$PORT user=pulse_app dbname=pulse" \
+PULSE_SIGNIN_DSN="host=127.0.0.1 port=$PORT user=pulse_signin dbname=pulse" \
+PULSE_STORAGE=demo PULSE_DEMO_EMAIL=grace@example.com PULSE_DEMO_PASSWORD="$API_PASSWORD" \
+PULSE_PYTHON="$PULSE_ROOT/.venv/bin/python" PULSE_API_PORT="${PULSE_DEMO_API_PORT:-55434}" \
+    "$PULSE_ROOT/examples/fastapi/demo.sh"
 
 say "pulse is running"
 cat <<TXT

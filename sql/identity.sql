@@ -164,6 +164,37 @@ CREATE TRIGGER revoke_sessions_on_credential_change AFTER UPDATE OF is_active, d
           OR OLD.password_hash IS DISTINCT FROM NEW.password_hash)
     EXECUTE FUNCTION users.revoke_sessions_on_credential_change();
 
+-- Sign-in: the application verifies passwords itself (argon2id), so it needs the hash of
+-- the user who signs in, before there is a session and so before row-level security shows
+-- anyone. A role granted with pulse.grant_sign_in_role gets exactly this: one active user's
+-- id and hash per e-mail address, and nothing else.
+CREATE FUNCTION users.sign_in_credentials(email text)
+    RETURNS TABLE (user_id integer, password_hash text)
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT u.user_id, u.password_hash FROM users.users u
+     WHERE lower(u.email) = lower(sign_in_credentials.email) AND u.is_active AND u.deleted_at IS NULL
+       AND u.password_hash IS NOT NULL;
+END;
+COMMENT ON FUNCTION users.sign_in_credentials(text) IS
+    'The id and PHC password hash of the active user with this e-mail address (case-insensitive), for the application to verify a password; for sign-in roles only.';
+
+CREATE FUNCTION pulse.grant_sign_in_role(role_name name) RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
+        RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = '42704';
+    END IF;
+    EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA users TO %I', role_name);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION users.sign_in_credentials(text) TO %I', role_name);
+END
+$$;
+COMMENT ON FUNCTION pulse.grant_sign_in_role(name) IS
+    'Grant an existing role users.sign_in_credentials(email) and nothing else: the role an application uses to read a password hash at sign-in.';
+
 CREATE FUNCTION users.open_session(user_id integer, ttl interval DEFAULT NULL, ip_address inet DEFAULT NULL,
                                    user_agent text DEFAULT NULL, metadata jsonb DEFAULT '{}')
     RETURNS TABLE (session_id uuid, token text, expires_at timestamptz)

@@ -38,6 +38,24 @@ CREATE INDEX projects_updated_by_idx ON projects.projects (updated_by) WHERE upd
 CREATE INDEX projects_deleted_by_idx ON projects.projects (deleted_by) WHERE deleted_by IS NOT NULL;
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON projects.projects
     FOR EACH ROW EXECUTE FUNCTION pulse.touch_updated_at();
+-- The version counts changes of the row; nobody sets it by hand (a rollback included).
+CREATE FUNCTION projects.count_project_version() RETURNS trigger
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.version := OLD.version;
+    IF (to_jsonb(NEW) - '{updated_at,updated_by,version}'::text[])
+       IS DISTINCT FROM (to_jsonb(OLD) - '{updated_at,updated_by,version}'::text[]) THEN
+        NEW.version := OLD.version + 1;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION projects.count_project_version() IS
+    'Trigger on projects.projects: version + 1 for every UPDATE that changes more than the bookkeeping columns; the version cannot be set by hand.';
+CREATE TRIGGER count_project_version BEFORE UPDATE ON projects.projects
+    FOR EACH ROW EXECUTE FUNCTION projects.count_project_version();
 COMMENT ON TABLE projects.projects IS
     'Projects: metadata, ownership, lifecycle phase and priority, with soft delete.';
 COMMENT ON COLUMN projects.projects.project_id IS 'Database-generated identity; the distribution key of every per-project table.';
@@ -47,7 +65,7 @@ COMMENT ON COLUMN projects.projects.owner_id IS 'The accountable owner. Access i
 COMMENT ON COLUMN projects.projects.license_id IS 'Licence the project is released under; NULL when none is chosen yet.';
 COMMENT ON COLUMN projects.projects.phase_id IS 'Current lifecycle phase.';
 COMMENT ON COLUMN projects.projects.priority_id IS 'Current priority.';
-COMMENT ON COLUMN projects.projects.version IS 'Version counter of the project row, starting at 1.';
+COMMENT ON COLUMN projects.projects.version IS 'Version counter of the project row, starting at 1; every change of the row adds 1 (trigger).';
 COMMENT ON COLUMN projects.projects.created_at IS 'When the project was created.';
 COMMENT ON COLUMN projects.projects.created_by IS 'Who created it; NULL for maintenance loads without an authenticated user.';
 COMMENT ON COLUMN projects.projects.updated_at IS 'When the row last changed (maintained by trigger).';

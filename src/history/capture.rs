@@ -28,8 +28,14 @@ use crate::errors::raise;
 use crate::identity::{as_extension_owner, current_caller};
 use crate::kept_plans::{with_kept_plan, KeptPlan};
 
-/// Fields every write touches; they never make a change on their own.
-pub(crate) const BOOKKEEPING: &[&str] = &["updated_at", "updated_by"];
+/// Fields that never make a change on their own: every write touches them, and a project's
+/// row version counts the changes (a document's version is its content revision, which is one).
+pub(crate) fn bookkeeping(chain: Chain) -> &'static [&'static str] {
+    match chain {
+        Chain::Project => &["updated_at", "updated_by", "version"],
+        Chain::Document => &["updated_at", "updated_by"],
+    }
+}
 
 /// Added and removed elements of one link set.
 #[derive(Default)]
@@ -291,7 +297,7 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
             for set in snapshot::LINK_SETS {
                 before.insert(set.key.to_owned(), after[set.key].clone());
             }
-            let changes = diff(&before, &after, BOOKKEEPING);
+            let changes = diff(&before, &after, bookkeeping(Chain::Project));
             if changes.is_empty() {
                 return;
             }
@@ -382,7 +388,7 @@ fn flush_link_changes() {
             snapshot::sort_elements(&mut elements);
             before.insert(key.to_owned(), Value::Array(elements));
         }
-        let changes = diff(&before, &after, BOOKKEEPING);
+        let changes = diff(&before, &after, bookkeeping(Chain::Project));
         if !changes.is_empty() {
             write_project_history(project_id, Record::new("UPDATE", after, &changes));
         }
@@ -418,7 +424,7 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
                 snapshot::row_object(snapshot::DOCUMENTS, old),
                 snapshot::row_object(snapshot::DOCUMENTS, new),
             );
-            let changes = diff(&before, &after, BOOKKEEPING);
+            let changes = diff(&before, &after, bookkeeping(Chain::Document));
             if changes.is_empty() {
                 return;
             }

@@ -18,7 +18,7 @@ use pgrx::PgSqlErrorCode;
 use pulse_core::snapshot_diff::{diff, FieldChange};
 use serde_json::{Map, Value};
 
-use super::capture::{write_document_history, write_project_history, Record, BOOKKEEPING};
+use super::capture::{bookkeeping, write_document_history, write_project_history, Record};
 use super::chain::{lock_entity, Chain, EntityKey};
 use super::snapshot::{self, RawRow, LINK_SETS};
 use super::HistoryError;
@@ -136,7 +136,7 @@ fn diff_versions(chain: Chain, key: EntityKey, from: i32, to: i32) -> Vec<FieldC
             })
             .1
     };
-    diff(&read(from), &read(to), BOOKKEEPING)
+    diff(&read(from), &read(to), bookkeeping(chain))
 }
 
 /// Columns a rollback writes back: everything but the key and the creation and update
@@ -456,7 +456,7 @@ fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32
     check_version();
 
     let after = current_snapshot(chain, key).unwrap_or_default();
-    let changes = diff(&before, &after, BOOKKEEPING);
+    let changes = diff(&before, &after, bookkeeping(chain));
     let mut record = Record::new("ROLLBACK", after, &changes);
     record.summary = if changes.is_empty() {
         format!("rolled back to version {to_version} (nothing differed)")

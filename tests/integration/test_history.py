@@ -721,3 +721,21 @@ def test_a_relabelled_reference_shows_its_new_label_at_once(db):
         labels = [r[0] for r in su.execute("""SELECT snapshot->'phase'->>'label' FROM audit.project_history
                                                WHERE project_id = %s ORDER BY version""", (project,))]
         assert labels == ["Idea", "QA", "Quality"]
+
+
+def test_the_project_row_version_counts_its_changes(db):
+    with db.connect(autocommit=True) as su:
+        project = new_project(su)
+        version = lambda: su.execute("SELECT version FROM projects.projects WHERE project_id = %s",  # noqa: E731
+                                     (project,)).fetchone()[0]
+        assert version() == 1
+        su.execute("UPDATE projects.projects SET name = 'Renamed' WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET name = 'Renamed' WHERE project_id = %s", (project,))  # no change
+        assert version() == 2
+        su.execute("UPDATE projects.projects SET version = 1, description = 'x' WHERE project_id = %s", (project,))
+        assert version() == 3  # not settable by hand
+        # A rollback is a change too: the version moves forward, and summaries do not mention it.
+        su.execute("SELECT audit.rollback_project(%s, 1, %s)", (project, head(su, project)))
+        assert version() == 4
+        assert all("version:" not in s for (s,) in su.execute(
+            "SELECT change_summary FROM audit.project_history WHERE project_id = %s", (project,)))

@@ -325,3 +325,27 @@ def test_rotating_the_key_takes_effect_in_every_backend_at_once(env):
         new = conn.execute("SELECT current_setting('pulse.identity')").fetchone()[0]
         conn.commit()
         assert new != old and caller_with(new) == env.ids["bob"]
+
+
+def test_a_sign_in_role_reads_one_password_hash_and_nothing_else():
+    db = create_app_database()
+    try:
+        with db.connect(autocommit=True) as su:
+            su.execute(f"CREATE ROLE {db.app_role}_signin LOGIN")
+            su.execute("SELECT pulse.grant_sign_in_role(%s)", (f"{db.app_role}_signin",))
+            uid = su.execute("SELECT users.create_user('Signer@Example.com', 'Signer', %s)", (ARGON2ID,)).fetchone()[0]
+            su.execute("SELECT users.create_user('gone@example.com', 'Gone', %s)", (ARGON2ID,))
+            su.execute("UPDATE users.users SET is_active = false WHERE email = 'gone@example.com'")
+        dsn = db.dsn.replace("user=postgres", f"user={db.app_role}_signin")
+        with psycopg.connect(dsn, autocommit=True) as signin:
+            assert signin.execute("SELECT * FROM users.sign_in_credentials('signer@example.COM')").fetchall() == [
+                (uid, ARGON2ID)]
+            assert signin.execute("SELECT * FROM users.sign_in_credentials('gone@example.com')").fetchall() == []
+            for sql in ("SELECT count(*) FROM users.users", "SELECT users.open_session(%s)" % uid,
+                        "SELECT count(*) FROM projects.projects"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    signin.execute(sql)
+    finally:
+        drop_database(db)  # its grants go with the database; then the role can go
+        with psycopg.connect(admin_dsn(), autocommit=True) as su:
+            su.execute(f"DROP ROLE IF EXISTS {db.app_role}_signin")

@@ -418,6 +418,9 @@ SELECT documents.keep_revisions()                       | 42501 42501 42501 4250
 SELECT count(*) >= 0 FROM users.session_backends()      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT count(*) >= 0 FROM users.failed_authentications() | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.er_diagram() LIKE 'erDiagram%'            | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT projects.count_project_version()                 | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT count(*) FROM users.sign_in_credentials('viewer@example.com') | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.grant_sign_in_role('nobody_at_all')        | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.statement_stats_available() IS NOT NULL    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 """
 
