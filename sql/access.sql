@@ -34,6 +34,16 @@ COMMENT ON FUNCTION pulse.caller_is_auditor() IS
 COMMENT ON FUNCTION pulse.caller_all_projects_from(text) IS
     'Lowest project id the caller holds a permission on through a blanket right (system administrator; auditor for read), or NULL: the lower bound of the range in every project policy.';
 
+-- The same question for one project, in functions that check a permission before they act
+-- (policies keep the index-friendly form above).
+CREATE FUNCTION pulse.caller_holds(permission text, project_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+    SET search_path = pg_catalog, pg_temp
+RETURN caller_holds.project_id = ANY (pulse.caller_project_ids(caller_holds.permission))
+       OR pulse.caller_all_projects_from(caller_holds.permission) IS NOT NULL;
+COMMENT ON FUNCTION pulse.caller_holds(text, bigint) IS
+    'Whether the authenticated caller holds a permission in a project (through membership or a blanket right).';
+
 -- Readers of per-project rows hold "read" in the project, writers "write", and so on;
 -- %1$L is the permission.
 DO $policies$

@@ -295,8 +295,7 @@ BEGIN
     PERFORM documents.check_content(size_bytes, checksum_sha256);
     -- Permission before anything that reads reference data, so a caller without rights
     -- learns nothing but that.
-    IF NOT register_document.project_id = ANY (pulse.caller_project_ids('write'))
-       AND pulse.caller_all_projects_from('write') IS NULL THEN
+    IF NOT pulse.caller_holds('write', register_document.project_id) THEN
         RAISE EXCEPTION 'no project % or no right to add documents to it', register_document.project_id
             USING ERRCODE = '42501';
     END IF;
@@ -355,8 +354,7 @@ DECLARE
 BEGIN
     PERFORM documents.check_content(size_bytes, checksum_sha256);
     SELECT d.* INTO current FROM documents.documents d WHERE d.document_id = of_document FOR UPDATE;
-    IF NOT FOUND OR NOT (current.project_id = ANY (pulse.caller_project_ids('write'))
-                         OR pulse.caller_all_projects_from('write') IS NOT NULL) THEN
+    IF NOT FOUND OR NOT pulse.caller_holds('write', current.project_id) THEN
         RAISE EXCEPTION 'no document % or no right to change it', of_document USING ERRCODE = '42501';
     END IF;
     IF current.deleted_at IS NOT NULL THEN
@@ -400,8 +398,7 @@ DECLARE
     current documents.documents;
 BEGIN
     SELECT d.* INTO current FROM documents.documents d WHERE d.document_id = confirm_upload.document_id FOR UPDATE;
-    IF NOT FOUND OR NOT (current.project_id = ANY (pulse.caller_project_ids('write'))
-                         OR pulse.caller_all_projects_from('write') IS NOT NULL) THEN
+    IF NOT FOUND OR NOT pulse.caller_holds('write', current.project_id) THEN
         RAISE EXCEPTION 'no document % or no right to change it', confirm_upload.document_id USING ERRCODE = '42501';
     END IF;
     -- What the application's HEAD request returned, when it made one.

@@ -21,6 +21,7 @@ BEGIN
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION pulse.current_user_id(), pulse.current_session_id(), pulse.current_user_is_system_admin(),
                                    pulse.caller_project_ids(text), pulse.caller_all_projects_from(text),
+                                   pulse.caller_holds(text, bigint),
                                    pulse.caller_is_auditor() TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT SELECT ON ALL TABLES IN SCHEMA projects, documents, audit TO %I', role_name);
     EXECUTE pg_catalog.format('GRANT SELECT ON pulse.project_access TO %I', role_name);

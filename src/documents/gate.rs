@@ -50,8 +50,7 @@ fn read_target(document_id: i64, version: Option<i32>) -> Option<Target> {
     with_kept_plan(
         &READ_TARGET,
         "SELECT d.project_id, d.deleted_at IS NOT NULL, d.version,
-                d.project_id = ANY (pulse.caller_project_ids('write'))
-                    OR pulse.caller_all_projects_from('write') IS NOT NULL,
+                pulse.caller_holds('write', d.project_id),
                 r.version, r.object_key, r.checksum_sha256, f.mime_type, r.available_at IS NOT NULL, r.storage_id
            FROM documents.documents d
            LEFT JOIN documents.document_revision r

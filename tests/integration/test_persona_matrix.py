@@ -340,6 +340,7 @@ SELECT pulse.caller_project_ids('manage_members') = ARRAY[{P}, {D}]::bigint[] | 
 SELECT pulse.caller_project_ids('administer') = ARRAY[{P}, {D}]::bigint[] | f f f f t f f f f f
 SELECT pulse.caller_project_ids('bogus')                | 22023 22023 22023 22023 22023 22023 22023 22023 22023 22023
 SELECT pulse.caller_all_projects_from('write') IS NOT NULL | f f f f f t f f f f
+SELECT pulse.caller_holds('write', {P})                 | f f t t t t f f f f
 SELECT pulse.caller_is_auditor()                        | f f f f f f f f f f
 SELECT pulse.check_password_hash({argon2id}) = 'argon2id' | t t t t t t t t t t
 SELECT pulse.check_password_hash('hunter2')             | 22023 22023 22023 22023 22023 22023 22023 22023 22023 22023
