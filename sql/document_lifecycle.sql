@@ -224,7 +224,7 @@ CREATE TRIGGER check_phase_transition BEFORE UPDATE OF phase_id ON documents.doc
 
 -- The filetype of a MIME type as clients send it ("Application/PDF; charset=binary").
 CREATE FUNCTION documents.filetype_of(mime_type text) RETURNS integer
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -268,7 +268,7 @@ COMMENT ON FUNCTION documents.check_content(bigint, text) IS
 -- A project's content-addressed key: identical content in a project is stored once, and an
 -- object is never overwritten by other bytes (upload URLs are bound to the checksum).
 CREATE FUNCTION documents.object_key_for(storage_id integer, project_id bigint, checksum_sha256 text) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
 RETURN (SELECT s.key_prefix FROM pulse.storage_reference s WHERE s.storage_id = object_key_for.storage_id)
        || 'p' || project_id || '/sha256/' || checksum_sha256;
@@ -518,7 +518,7 @@ COMMENT ON FUNCTION documents.purge_deleted_documents(interval) IS
 
 CREATE FUNCTION documents.find_duplicates(project_id bigint DEFAULT NULL)
     RETURNS TABLE (project_id bigint, storage text, checksum_sha256 text, document_ids bigint[])
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT d.project_id, s.code, d.checksum_sha256, array_agg(d.document_id ORDER BY d.document_id)
@@ -534,7 +534,7 @@ COMMENT ON FUNCTION documents.find_duplicates(bigint) IS
 CREATE FUNCTION documents.reconcile(storage text, inventory jsonb)
     RETURNS TABLE (object_key text, problem text, document_id bigint, version integer, expected_size bigint,
                    found_size bigint, expected_sha256 text, found_sha256 text)
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
