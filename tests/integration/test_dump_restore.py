@@ -4,9 +4,10 @@ no duplicated built-in reference rows, and sequences that continue without colli
 import os
 import subprocess
 
+import psycopg
 import pytest
 
-from conftest import SCHEMAS, create_database, drop_database, pg_bin
+from conftest import SCHEMAS, admin_dsn, create_app_database, create_database, drop_database, pg_bin
 
 
 def table_names(conn):
@@ -121,3 +122,28 @@ def test_a_restore_with_triggers_on_fails_loudly(populated_db, tmp_path):
                 or 'duplicate key value violates unique constraint "ddl_log_pkey"' in result.stderr)
     finally:
         drop_database(target)
+
+
+def test_a_dump_by_a_role_under_row_level_security_fails_loudly(tmp_path):
+    """A role that row-level security filters must not write a partial dump: pg_dump sets
+    row_security = off, so reading a table whose policies would hide rows is an error. A
+    reader of everything (pg_read_all_data, without BYPASSRLS) meets exactly that; the
+    application role stops earlier, at what it may not read at all."""
+    db = create_app_database()
+    reader = db.app_role + "_reader"
+    try:
+        with db.connect(autocommit=True) as su:
+            su.execute("SELECT users.create_user('someone@example.com', 'Someone')")
+            su.execute(f"CREATE ROLE {reader} LOGIN IN ROLE pg_read_all_data")
+        info = db.conninfo()
+        expected = {reader: "query would be affected by row-level security policy",
+                    db.app_role: "permission denied"}
+        for role, error in expected.items():
+            dumped = run("pg_dump", "-h", info["host"], "-p", info["port"], "-U", role, "-Fc",
+                         "-f", str(tmp_path / f"{role}.dump"), db.name, check=False)
+            assert dumped.returncode != 0, f"{role} wrote a dump"
+            assert error in dumped.stderr, dumped.stderr
+    finally:
+        drop_database(db)
+        with psycopg.connect(admin_dsn(), autocommit=True) as su:
+            su.execute(f"DROP ROLE IF EXISTS {reader}")
