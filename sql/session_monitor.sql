@@ -36,16 +36,25 @@ COMMENT ON COLUMN users.session_monitor.opened_with IS 'The user agent the sessi
 -- they were opened, users with unusually many active sessions (more than 10), and bursts of
 -- failed authentications (5 or more in 10 minutes) per user and per address.
 CREATE VIEW users.session_anomalies AS
-SELECT 'address changed'::text AS kind, s.user_id, s.session_id, b.client_address,
-       pg_catalog.format('opened from %s, used from %s', pg_catalog.host(s.ip_address), b.client_address) AS detail,
-       b.authenticated_at AS observed_at
-  FROM users.session_backends() b JOIN users.sessions s ON s.session_id = b.session_id
- WHERE s.ip_address IS NOT NULL AND b.client_address IS NOT NULL AND b.client_address <> pg_catalog.host(s.ip_address)
+-- Shared memory is read once per query: each CTE is referenced twice.
+WITH used AS (
+    SELECT s.user_id, s.session_id, b.client_address, b.user_agent, b.authenticated_at,
+           pg_catalog.host(s.ip_address) AS opened_from, s.user_agent AS opened_with
+      FROM users.session_backends() b JOIN users.sessions s ON s.session_id = b.session_id
+), recent_failures AS (
+    SELECT f.user_id, f.client_address, f.failed_at FROM users.failed_authentications() f
+     WHERE f.failed_at > pg_catalog.now() - interval '10 minutes'
+)
+SELECT 'address changed'::text AS kind, u.user_id, u.session_id, u.client_address,
+       pg_catalog.format('opened from %s, used from %s', u.opened_from, u.client_address) AS detail,
+       u.authenticated_at AS observed_at
+  FROM used u
+ WHERE u.opened_from IS NOT NULL AND u.client_address IS NOT NULL AND u.client_address <> u.opened_from
 UNION ALL
-SELECT 'user agent changed', s.user_id, s.session_id, b.client_address,
-       pg_catalog.format('opened with %s, used with %s', s.user_agent, b.user_agent), b.authenticated_at
-  FROM users.session_backends() b JOIN users.sessions s ON s.session_id = b.session_id
- WHERE s.user_agent IS NOT NULL AND b.user_agent IS NOT NULL AND b.user_agent <> s.user_agent
+SELECT 'user agent changed', u.user_id, u.session_id, u.client_address,
+       pg_catalog.format('opened with %s, used with %s', u.opened_with, u.user_agent), u.authenticated_at
+  FROM used u
+ WHERE u.opened_with IS NOT NULL AND u.user_agent IS NOT NULL AND u.user_agent <> u.opened_with
 UNION ALL
 SELECT 'many active sessions', s.user_id, NULL, NULL, pg_catalog.format('%s active sessions', pg_catalog.count(*)),
        pg_catalog.max(s.created_at)
@@ -55,14 +64,14 @@ SELECT 'many active sessions', s.user_id, NULL, NULL, pg_catalog.format('%s acti
 UNION ALL
 SELECT 'failed authentications of a user', f.user_id, NULL, NULL,
        pg_catalog.format('%s failures in 10 minutes', pg_catalog.count(*)), pg_catalog.max(f.failed_at)
-  FROM users.failed_authentications() f
- WHERE f.user_id IS NOT NULL AND f.failed_at > pg_catalog.now() - interval '10 minutes'
+  FROM recent_failures f
+ WHERE f.user_id IS NOT NULL
  GROUP BY f.user_id HAVING pg_catalog.count(*) >= 5
 UNION ALL
 SELECT 'failed authentications from an address', NULL, NULL, f.client_address,
        pg_catalog.format('%s failures in 10 minutes', pg_catalog.count(*)), pg_catalog.max(f.failed_at)
-  FROM users.failed_authentications() f
- WHERE f.client_address IS NOT NULL AND f.failed_at > pg_catalog.now() - interval '10 minutes'
+  FROM recent_failures f
+ WHERE f.client_address IS NOT NULL
  GROUP BY f.client_address HAVING pg_catalog.count(*) >= 5;
 COMMENT ON VIEW users.session_anomalies IS
     'Sessions used from another address or user agent than they were opened with, users with more than 10 active sessions, and 5 or more failed authentications in 10 minutes per user or per address.';
