@@ -1,7 +1,8 @@
 -- pulse install script: history capture, the hash chain and the append-only guard.
 --
 -- The trigger functions are Rust (src/history/): capture.rs describes each change,
--- chain.rs seals each history row into its entity's hash chain, guard.rs refuses edits.
+-- append.rs writes each history row sealed into its entity's hash chain (without SQL), chain.rs
+-- verifies the chains, guard.rs refuses edits.
 -- Triggers fire in name order; history_capture on projects.projects must come before
 -- owner_membership (access.sql), so that a project's creation is its version 1.
 
@@ -15,10 +16,8 @@ COMMENT ON FUNCTION audit.flush_project_links() IS
     'AFTER STATEMENT trigger on the project link tables: records one project version per project the statement touched.';
 COMMENT ON FUNCTION audit.capture_document() IS
     'AFTER ROW trigger on documents.documents: records the change with a full snapshot, its diff and summary.';
-COMMENT ON FUNCTION audit.seal_history_row() IS
-    'BEFORE INSERT trigger on the history tables: assigns the next version, chains prev_hash and computes row_hash.';
 COMMENT ON FUNCTION audit.refuse_history_change() IS
-    'Trigger on history and chain tables: UPDATE, DELETE and TRUNCATE are refused (42501).';
+    'Trigger on the tables of history: INSERT, UPDATE, DELETE and TRUNCATE are refused (42501), but for a purge''s tombstone and the purge itself.';
 COMMENT ON FUNCTION audit.refuse_truncate() IS
     'BEFORE TRUNCATE trigger on audited tables: refused (42501), so that every removal is recorded.';
 COMMENT ON FUNCTION audit.verify() IS
@@ -137,15 +136,12 @@ BEGIN
                  FOR EACH STATEMENT EXECUTE FUNCTION pulse.forget_cached_copies()', t);
     END LOOP;
 
-    FOREACH t IN ARRAY ARRAY['audit.project_history', 'audit.document_history'] LOOP
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER seal BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION audit.seal_history_row()', t);
-    END LOOP;
-
+    -- Pulse appends history rows and moves chain heads without SQL (src/history/append.rs):
+    -- every SQL INSERT, UPDATE or DELETE of these is someone else's, and refused.
     FOREACH t IN ARRAY ARRAY['audit.project_history', 'audit.document_history', 'audit.project_chain',
                              'audit.document_chain'] LOOP
         EXECUTE pg_catalog.format(
-            'CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON %s
+            'CREATE TRIGGER append_only BEFORE INSERT OR UPDATE OR DELETE ON %s
                  FOR EACH ROW EXECUTE FUNCTION audit.refuse_history_change()', t);
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON %s

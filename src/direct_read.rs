@@ -93,8 +93,8 @@ fn with_snapshot<T>(take: unsafe fn() -> pg_sys::Snapshot, f: impl FnOnce() -> T
     result
 }
 
-/// A pulse table opened for reading (AccessShareLock, held to the end of the transaction,
-/// as a query would).
+/// A pulse table opened for reading (AccessShareLock) or for pulse's own writes
+/// (RowExclusiveLock), the lock held to the end of the transaction, as a query would.
 pub struct Table {
     rel: pg_sys::Relation,
     schema: &'static CStr,
@@ -102,13 +102,27 @@ pub struct Table {
 
 impl Table {
     pub fn open(schema: &'static CStr, name: &'static CStr) -> Self {
+        Self::open_with(schema, name, pg_sys::AccessShareLock)
+    }
+
+    /// Opened for writing (see `crate::history::append`).
+    pub fn open_for_write(schema: &'static CStr, name: &'static CStr) -> Self {
+        Self::open_with(schema, name, pg_sys::RowExclusiveLock)
+    }
+
+    fn open_with(schema: &'static CStr, name: &'static CStr, lock: u32) -> Self {
         let relid = relation_oid(schema, name);
         if relid == pg_sys::InvalidOid {
             raise(IdentityError::Internal("opening a pulse table"));
         }
         // SAFETY: opening an existing relation by OID.
-        let rel = unsafe { pg_sys::table_open(relid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) };
+        let rel = unsafe { pg_sys::table_open(relid, lock as pg_sys::LOCKMODE) };
         Self { rel, schema }
+    }
+
+    /// The open relation.
+    pub fn relation(&self) -> pg_sys::Relation {
+        self.rel
     }
 
     /// The attribute number of `column`.

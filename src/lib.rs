@@ -90,7 +90,6 @@ extension_sql_file!(
         history::capture::audit::capture_project_link,
         history::capture::audit::flush_project_links,
         history::capture::audit::capture_document,
-        history::chain::audit::seal_history_row,
         history::chain::audit::verify,
         history::chain::audit::purge_chain_prefix,
         history::guard::audit::refuse_history_change,

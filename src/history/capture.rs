@@ -15,14 +15,15 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use pgrx::prelude::*;
-use pgrx::{PgTriggerError, Uuid};
+use pgrx::{IntoDatum, PgTriggerError, Uuid};
 use pulse_core::snapshot_diff::{changed_fields, diff, summary, FieldChange};
 use serde_json::{Map, Value};
 
+use super::append::{append, Values};
 use super::chain::{lock_entity, Chain};
 use super::rollback::rolling_back;
 use super::snapshot::{self, link_element, link_set_of_table, RawRow};
-use super::{change_reason, writing_history, HistoryError};
+use super::{change_reason, HistoryError};
 use crate::direct_read::{self, Table};
 use crate::errors::raise;
 use crate::identity::{as_extension_owner, current_caller};
@@ -48,8 +49,6 @@ thread_local! {
     /// Link changes of the statements in progress: project -> set -> delta.
     static PENDING_LINKS: RefCell<BTreeMap<i64, BTreeMap<&'static str, SetDelta>>> =
         const { RefCell::new(BTreeMap::new()) };
-    static INSERT_PROJECT_HISTORY: KeptPlan = const { RefCell::new(None) };
-    static INSERT_DOCUMENT_HISTORY: KeptPlan = const { RefCell::new(None) };
     static LAST_PROJECT_SNAPSHOT: KeptPlan = const { RefCell::new(None) };
 }
 
@@ -130,25 +129,6 @@ fn field_i32(snapshot: &Map<String, Value>, key: &str) -> Option<i32> {
         .and_then(|v| i32::try_from(v).ok())
 }
 
-/// Run a kept plan (prepared once per backend) with pulse's rights, as a history write.
-fn execute_kept(
-    cell: &'static std::thread::LocalKey<KeptPlan>,
-    sql: &'static str,
-    types: &[PgBuiltInOids],
-    args: Vec<pgrx::datum::DatumWithOid<'static>>,
-) {
-    let types: Vec<pgrx::PgOid> = types.iter().map(|t| t.oid()).collect();
-    writing_history(move || {
-        as_extension_owner(move || {
-            with_kept_plan(cell, sql, &types, "a history write", |client, plan| {
-                client
-                    .update(plan, None, &args)
-                    .unwrap_or_else(|_| raise(HistoryError::Internal("writing history")));
-            })
-        })
-    });
-}
-
 /// Who and why, from the session and the transaction.
 fn attribution() -> (Option<i32>, Option<Uuid>, Option<String>) {
     let caller = current_caller();
@@ -159,68 +139,53 @@ fn attribution() -> (Option<i32>, Option<Uuid>, Option<String>) {
     )
 }
 
-pub fn write_project_history(project_id: i64, record: Record) {
+/// The columns every history row has, from the record and the session.
+fn common_values(record: Record) -> Values {
     let (changed_by, session_id, reason) = attribution();
-    let s = &record.snapshot;
-    let args = vec![
-        project_id.into(),
-        record.operation.into(),
-        field_i32(s, "version").into(),
-        field_i32(s, "owner_id").into(),
-        field_i32(s, "priority").into(),
-        field_i32(s, "phase").into(),
-        Value::Object(record.snapshot.clone()).to_string().into(),
-        record.changed_columns.into(),
-        record.summary.into(),
-        reason.into(),
-        changed_by.into(),
-        session_id.into(),
-    ];
-    use pg_sys::BuiltinOid::*;
-    execute_kept(
-        &INSERT_PROJECT_HISTORY,
-        "INSERT INTO audit.project_history (project_id, operation, project_version, owner_id, priority_id, phase_id,
-                                            snapshot, changed_columns, change_summary, reason, changed_by, session_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)",
-        &[INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, INT4OID, UUIDOID],
-        args,
-    );
+    vec![
+        (c"operation", record.operation.into_datum()),
+        (c"changed_columns", record.changed_columns.into_datum()),
+        (c"change_summary", record.summary.into_datum()),
+        (c"reason", reason.into_datum()),
+        (c"changed_by", changed_by.into_datum()),
+        (c"session_id", session_id.into_datum()),
+    ]
 }
 
-pub fn write_document_history(project_id: i64, document_id: i64, record: Record) {
-    let (changed_by, session_id, reason) = attribution();
+pub fn write_project_history(project_id: i64, mut record: Record) {
     let s = &record.snapshot;
-    let args = vec![
-        project_id.into(),
-        document_id.into(),
-        record.operation.into(),
-        field_i32(s, "version").into(),
-        field_i32(s, "uploaded_by").into(),
-        field_i32(s, "priority").into(),
-        field_i32(s, "phase").into(),
-        s.get("checksum_sha256")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .into(),
-        Value::Object(record.snapshot.clone()).to_string().into(),
-        record.changed_columns.into(),
-        record.summary.into(),
-        reason.into(),
-        changed_by.into(),
-        session_id.into(),
+    let mut values: Values = vec![
+        (c"project_version", field_i32(s, "version").into_datum()),
+        (c"owner_id", field_i32(s, "owner_id").into_datum()),
+        (c"priority_id", field_i32(s, "priority").into_datum()),
+        (c"phase_id", field_i32(s, "phase").into_datum()),
     ];
-    use pg_sys::BuiltinOid::*;
-    execute_kept(
-        &INSERT_DOCUMENT_HISTORY,
-        "INSERT INTO audit.document_history (project_id, document_id, operation, document_version, uploaded_by,
-                                             priority_id, phase_id, checksum_sha256, snapshot, changed_columns,
-                                             change_summary, reason, changed_by, session_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)",
-        &[
-            INT8OID, INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,
-            TEXTOID, INT4OID, UUIDOID,
-        ],
-        args,
+    let snapshot = Value::Object(std::mem::take(&mut record.snapshot));
+    values.extend(common_values(record));
+    append(Chain::Project, (project_id, None), &snapshot, values);
+}
+
+pub fn write_document_history(project_id: i64, document_id: i64, mut record: Record) {
+    let s = &record.snapshot;
+    let mut values: Values = vec![
+        (c"document_version", field_i32(s, "version").into_datum()),
+        (c"uploaded_by", field_i32(s, "uploaded_by").into_datum()),
+        (c"priority_id", field_i32(s, "priority").into_datum()),
+        (c"phase_id", field_i32(s, "phase").into_datum()),
+        (
+            c"checksum_sha256",
+            s.get("checksum_sha256")
+                .and_then(Value::as_str)
+                .into_datum(),
+        ),
+    ];
+    let snapshot = Value::Object(std::mem::take(&mut record.snapshot));
+    values.extend(common_values(record));
+    append(
+        Chain::Document,
+        (project_id, Some(document_id)),
+        &snapshot,
+        values,
     );
 }
 

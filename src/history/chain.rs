@@ -1,24 +1,23 @@
 //! The per-entity SHA-256 hash chain of history rows, and its verification.
 //!
-//! A BEFORE INSERT trigger seals every history row: under the lock its writer holds on the
-//! entity (a document's row lock; pulse's lock on a project, `lock_entity`) it reads the
-//! chain head (`audit.project_chain` / `audit.document_chain`: last version and row hash),
-//! gives the row the next version and that hash as `prev_hash`, hashes the row's canonical
-//! encoding (`pulse_core::chain`, every column but `row_hash`) into `row_hash`, and moves
-//! the head. The lock serializes writers of one entity, so no two rows can chain to the same
+//! Every history row is sealed as it is appended (`append.rs`): under the lock its writer
+//! holds on the entity (a document's row lock; pulse's lock on a project, `lock_entity`) the
+//! chain head (`audit.project_chain` / `audit.document_chain`: last version and row hash) is
+//! read, the row gets the next version and that hash as `prev_hash`, its canonical encoding
+//! (`pulse_core::chain`, every column but `row_hash`) is hashed into `row_hash`, and the head
+//! moves. The lock serializes writers of one entity, so no two rows can chain to the same
 //! predecessor; the head also anchors the end of the chain, so deleting the last row is
 //! found too. `audit.verify()` recomputes everything from the stored rows.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use crate::kept_plans::{with_kept_plan, KeptPlan};
 use pgrx::prelude::*;
-use pgrx::{FromDatum, IntoDatum, PgTriggerError, PgTupleDesc, Uuid};
+use pgrx::{FromDatum, IntoDatum, Uuid};
 use pulse_core::chain::{RowEncoder, Value};
 
 use super::snapshot::{output_text, RawRow};
-use super::{is_writing_history, HistoryError};
+use super::HistoryError;
 use crate::direct_read::{self, Table};
 use crate::errors::raise;
 
@@ -30,16 +29,6 @@ pub enum Chain {
 }
 
 impl Chain {
-    fn of_table(name: &str) -> Self {
-        match name {
-            "project_history" => Self::Project,
-            "document_history" => Self::Document,
-            _ => raise(HistoryError::Internal(
-                "sealing a table that is not a history table",
-            )),
-        }
-    }
-
     pub fn history_table(self) -> &'static str {
         match self {
             Self::Project => "audit.project_history",
@@ -86,8 +75,16 @@ pub fn lock_entity(chain: Chain, key: EntityKey) {
     }
 }
 
-/// The chain head of an entity: (last version, its row hash).
-fn read_head(chain: Chain, key: EntityKey) -> Option<(i32, Vec<u8>)> {
+/// The chain head of an entity: its last version, that row's hash, and where the head row is.
+pub struct Head {
+    pub version: i32,
+    pub row_hash: Vec<u8>,
+    pub tid: pg_sys::ItemPointerData,
+}
+
+/// The head of an entity's chain under the newest snapshot: the last committed one, or this
+/// transaction's own (the caller holds the entity, see `lock_entity`).
+pub fn read_head(chain: Chain, key: EntityKey) -> Option<Head> {
     direct_read::with_latest_snapshot(|| {
         let (table, pkey) = match chain {
             Chain::Project => (c"project_chain", c"project_chain_pkey"),
@@ -109,7 +106,16 @@ fn read_head(chain: Chain, key: EntityKey) -> Option<(i32, Vec<u8>)> {
         }
         let mut found = None;
         heads.scan_keys(pkey, &keys, |row| {
-            found = row.get::<i32>(version).zip(row.get::<Vec<u8>>(hash));
+            // SAFETY: the scan's current tuple.
+            let tid = unsafe { (*row.raw().0).t_self };
+            found =
+                row.get::<i32>(version)
+                    .zip(row.get::<Vec<u8>>(hash))
+                    .map(|(version, row_hash)| Head {
+                        version,
+                        row_hash,
+                        tid,
+                    });
             ControlFlow::Break(())
         });
         found
@@ -118,51 +124,13 @@ fn read_head(chain: Chain, key: EntityKey) -> Option<(i32, Vec<u8>)> {
 
 /// The version an entity's chain is at (None before its first history row).
 pub fn head_version(chain: Chain, key: EntityKey) -> Option<i32> {
-    read_head(chain, key).map(|(version, _)| version)
+    read_head(chain, key).map(|head| head.version)
 }
 
-thread_local! {
-    static MOVE_PROJECT_HEAD: KeptPlan = const { std::cell::RefCell::new(None) };
-    static MOVE_DOCUMENT_HEAD: KeptPlan = const { std::cell::RefCell::new(None) };
-}
-
-fn move_head(chain: Chain, key: EntityKey, version: i32, hash: &[u8; 32]) {
-    let (cell, sql, types, args): (_, _, Vec<pgrx::PgOid>, Vec<pgrx::datum::DatumWithOid>) = match chain {
-        Chain::Project => (
-            &MOVE_PROJECT_HEAD,
-            "INSERT INTO audit.project_chain (project_id, version, row_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (project_id) DO UPDATE SET version = EXCLUDED.version, row_hash = EXCLUDED.row_hash",
-            vec![PgBuiltInOids::INT8OID.oid(), PgBuiltInOids::INT4OID.oid(), PgBuiltInOids::BYTEAOID.oid()],
-            vec![key.0.into(), version.into(), hash.to_vec().into()],
-        ),
-        Chain::Document => (
-            &MOVE_DOCUMENT_HEAD,
-            "INSERT INTO audit.document_chain (project_id, document_id, version, row_hash) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (project_id, document_id) DO UPDATE SET version = EXCLUDED.version, row_hash = EXCLUDED.row_hash",
-            vec![
-                PgBuiltInOids::INT8OID.oid(),
-                PgBuiltInOids::INT8OID.oid(),
-                PgBuiltInOids::INT4OID.oid(),
-                PgBuiltInOids::BYTEAOID.oid(),
-            ],
-            vec![key.0.into(), key.1.into(), version.into(), hash.to_vec().into()],
-        ),
-    };
-    with_kept_plan(
-        cell,
-        sql,
-        &types,
-        "the chain head update",
-        |client, plan| {
-            client
-                .update(plan, None, &args)
-                .unwrap_or_else(|_| raise(HistoryError::Internal("moving the chain head")));
-        },
-    );
-}
-
-/// The hash of a history row: its canonical encoding without `row_hash`.
-pub fn row_hash(chain: Chain, row: &RawRow) -> [u8; 32] {
+/// The hash of a history row: its canonical encoding without `row_hash`. `snapshot_text`,
+/// when the caller has it, is what `jsonb_out` prints for the row's jsonb column (see
+/// `pulse_core::jsonb_text`); otherwise `jsonb_out` is called.
+pub fn row_hash(chain: Chain, row: &RawRow, snapshot_text: Option<&str>) -> [u8; 32] {
     let mut encoder = RowEncoder::new(chain.history_table());
     for (attnum, name, type_oid) in row.columns() {
         if name == "row_hash" {
@@ -193,9 +161,10 @@ pub fn row_hash(chain: Chain, row: &RawRow) -> [u8; 32] {
                     encoder.field(&name, &Value::Text(&text))
                 }
                 // jsonb_out is canonical: keys in jsonb order, fixed spacing.
-                pg_sys::JSONBOID => {
-                    encoder.field(&name, &Value::Text(&output_text(type_oid, datum)))
-                }
+                pg_sys::JSONBOID => match snapshot_text {
+                    Some(text) => encoder.field(&name, &Value::Text(text)),
+                    None => encoder.field(&name, &Value::Text(&output_text(type_oid, datum))),
+                },
                 pg_sys::BYTEAOID => {
                     let bytes = Vec::<u8>::from_datum(datum, false).unwrap_or_default();
                     encoder.field(&name, &Value::Bytes(&bytes))
@@ -224,52 +193,6 @@ pub fn row_hash(chain: Chain, row: &RawRow) -> [u8; 32] {
         }
     }
     encoder.hash()
-}
-
-/// BEFORE INSERT on a history table: number, chain and hash the row.
-fn seal<'a>(
-    trigger: &'a PgTrigger<'a>,
-) -> Result<PgHeapTuple<'a, AllocatedByRust>, PgTriggerError> {
-    if !is_writing_history() {
-        raise(HistoryError::DirectWrite);
-    }
-    let chain = Chain::of_table(&trigger.table_name()?);
-    let mut row = trigger
-        .new()
-        .ok_or(PgTriggerError::NotTrigger)?
-        .into_owned();
-    let project_id = row
-        .get_by_name::<i64>("project_id")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let document_id = match chain {
-        Chain::Project => None,
-        Chain::Document => row.get_by_name::<i64>("document_id").ok().flatten(),
-    };
-    let key = (project_id, document_id);
-    // The writer already holds the entity (capture and rollback lock it; see
-    // capture.rs), so the head read under the newest snapshot is the last committed or our own.
-    let head = read_head(chain, key);
-    let version = head.as_ref().map_or(1, |(v, _)| v + 1);
-    let set = |row: &mut PgHeapTuple<'a, AllocatedByRust>, name: &str, value: Option<Vec<u8>>| {
-        row.set_by_name(name, value)
-            .unwrap_or_else(|_| raise(HistoryError::Internal("sealing a history row")))
-    };
-    row.set_by_name("version", version)
-        .unwrap_or_else(|_| raise(HistoryError::Internal("sealing a history row")));
-    set(&mut row, "prev_hash", head.map(|(_, hash)| hash));
-    // SAFETY: the trigger relation's descriptor describes the row.
-    let desc = unsafe { (*trigger.trigger_data().tg_relation).rd_att };
-    let tuple = row.into_pg();
-    let hash = row_hash(chain, &RawRow { tuple, desc });
-    // SAFETY: `tuple` was formed by pgrx above with this descriptor.
-    let mut sealed =
-        unsafe { PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(desc), tuple) }
-            .into_owned();
-    set(&mut sealed, "row_hash", Some(hash.to_vec()));
-    move_head(chain, key, version, &hash);
-    Ok(sealed)
 }
 
 /// One finding of `audit.verify()`.
@@ -394,7 +317,7 @@ fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
         let prev_hash = row.get::<Vec<u8>>(prev);
         let stored = row.get::<Vec<u8>>(own).unwrap_or_default();
         let (tuple, desc) = row.raw();
-        let computed = row_hash(chain, &RawRow { tuple, desc });
+        let computed = row_hash(chain, &RawRow { tuple, desc }, None);
         if computed.as_slice() != stored.as_slice() {
             report(
                 key,
@@ -557,14 +480,6 @@ mod audit {
             up_to_version,
             reason,
         )
-    }
-
-    /// BEFORE INSERT trigger on the history tables (see the module documentation).
-    #[pg_trigger]
-    fn seal_history_row<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-        seal(trigger).map(Some)
     }
 
     /// One row per broken link of the hash chains: nothing when history is intact.

@@ -1,9 +1,9 @@
 //! History is append-only, and audited tables cannot be emptied behind history's back.
 //!
 //! UPDATE, DELETE and TRUNCATE on the history tables, the chain heads, the tombstones and
-//! the DDL log are refused for every role, the owner included; only pulse's own writes
-//! (sealing moves a chain head, a purge records its tombstone) and the retention purge
-//! (`audit.purge_history`) pass. Disabling the triggers needs ownership of the tables, which the application role
+//! the DDL log are refused for every role, the owner included, and so is an INSERT into the
+//! history and chain tables: pulse appends to those without SQL (`append.rs`). Only a
+//! purge's tombstone and the retention purge itself (`audit.purge_history`) pass. Disabling the triggers needs ownership of the tables, which the application role
 //! never has; a superuser who does so anyway is caught by `audit.verify()`.
 
 use pgrx::prelude::*;
@@ -24,19 +24,22 @@ mod audit {
     use super::*;
 
     /// BEFORE INSERT, UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on the tables
-    /// of history: pulse's own writes may insert (tombstones) and update (chain heads), a
-    /// retention purge may delete; nothing else passes, TRUNCATE never.
+    /// of history: a purge may insert its tombstone and delete what retention allows;
+    /// nothing else passes, UPDATE and TRUNCATE never.
     #[pg_trigger]
     fn refuse_history_change<'a>(
         trigger: &'a PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
         let allowed = match trigger.op()? {
-            PgTriggerOperation::Insert | PgTriggerOperation::Update => is_writing_history(),
+            PgTriggerOperation::Insert => is_writing_history(),
             PgTriggerOperation::Delete => is_purging(),
-            PgTriggerOperation::Truncate => false,
+            PgTriggerOperation::Update | PgTriggerOperation::Truncate => false,
         };
         if allowed {
             return Ok(trigger.new().or_else(|| trigger.old()));
+        }
+        if matches!(trigger.op()?, PgTriggerOperation::Insert) {
+            raise(HistoryError::DirectWrite)
         }
         raise(HistoryError::AppendOnly {
             table: qualified(trigger),

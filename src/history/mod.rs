@@ -3,8 +3,8 @@
 //!
 //! - `snapshot`: an entity (a project with its link sets, a document) as a JSON object;
 //! - `capture`: the triggers on the audited tables that describe each change;
-//! - `chain`: the trigger that seals each history row into its entity's chain, and
-//!   `audit.verify()`;
+//! - `append`: writes a history row, sealed into its entity's chain, without SQL;
+//! - `chain`: the chain heads, the canonical row hash, and `audit.verify()`;
 //! - `guard`: history is append-only, audited tables cannot be truncated;
 //! - `rollback`: the diff between two versions, and rollback to an earlier one.
 //!
@@ -12,6 +12,7 @@
 //! caller gave, and the flag that lets pulse's own statements write history. Neither can be
 //! set from SQL except through the functions defined here.
 
+pub mod append;
 pub mod capture;
 pub mod chain;
 pub mod guard;
@@ -28,8 +29,8 @@ use crate::errors::{raise, SqlError};
 thread_local! {
     /// `pulse.set_change_reason()` for the current transaction.
     static CHANGE_REASON: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// Depth of pulse's own history writes in progress: only they may insert history rows
-    /// and move chain heads.
+    /// Depth of pulse's own SQL writes to the tables of history in progress (a purge's
+    /// tombstone): only they pass the append-only guard.
     static WRITING_HISTORY: Cell<u32> = const { Cell::new(0) };
     /// Set while `audit.purge_chain_prefix` removes what retention allows.
     static PURGING: Cell<bool> = const { Cell::new(false) };

@@ -392,7 +392,6 @@ SELECT audit.capture_project()                          | 42501 42501 42501 4250
 SELECT audit.capture_project_link()                     | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.flush_project_links()                      | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.capture_document()                         | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
-SELECT audit.seal_history_row()                         | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.refuse_history_change()                    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.refuse_truncate()                          | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.sha256_hex('abc') = encode(sha256('abc'), 'hex') | t t t t t t t t t t
