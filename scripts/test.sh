@@ -2,8 +2,9 @@
 # Runs the whole test suite; installs what it needs first (skipping what is present).
 #   ./scripts/test.sh
 # Stages: formatting and lints, Rust unit tests and in-database #[pg_test]s (cargo pgrx
-# test), then the extension is installed and a throwaway cluster runs the SQL golden tests
-# (pg_regress) and the integration tests (pytest).
+# test), then the extension is installed and packed into a tarball (scripts/package.sh), and
+# a throwaway cluster runs the SQL golden tests (pg_regress) and the integration tests
+# (pytest).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$PULSE_ROOT"
 
@@ -35,6 +36,11 @@ cargo pgrx test pg${PG_MAJOR} --runas postgres --pgdata "$WORK/pgrx-data"
 
 # cargo pgrx test installed a build with the test-only schema; replace it with the real one.
 install_extension debug
+
+# tests/integration/test_package.py installs this tarball into a clean copy of PostgreSQL. A
+# debug build reuses what install_extension just compiled (a release build costs minutes).
+say "Packing pulse into a tarball (scripts/package.sh --debug)"
+PACKAGE="$("$PULSE_ROOT/scripts/package.sh" --debug --pg-config "$PG_CONFIG" --out-dir "$WORK/package")"
 
 say "Starting a throwaway cluster on 127.0.0.1:${PORT}"
 trap 'stop_cluster "$WORK/cluster"; stop_s3s_fs "$WORK/s3"' EXIT
@@ -71,4 +77,5 @@ PULSE_TEST_S3_ENDPOINT="http://127.0.0.1:${S3_PORT}" \
 PULSE_TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY" \
 PULSE_TEST_S3_SECRET_KEY="$S3_SECRET_KEY" \
 PULSE_TEST_S3_DIR="$WORK/s3" \
+PULSE_PACKAGE="$PACKAGE" \
     "$PULSE_ROOT/.venv/bin/python" -m pytest -q "$PULSE_ROOT/tests/integration"

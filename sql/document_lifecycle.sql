@@ -291,6 +291,8 @@ DECLARE
     existing documents.documents;
     created documents.documents;
     key text;
+    default_priority integer;
+    first_phase integer;
 BEGIN
     PERFORM documents.check_content(size_bytes, checksum_sha256);
     -- Permission before anything that reads reference data, so a caller without rights
@@ -314,13 +316,16 @@ BEGIN
             USING ERRCODE = '23505', DETAIL = pg_catalog.format('checksum %s in storage %s', checksum_sha256, storage),
                   HINT = 'Register with on_duplicate => ''link'' to share the stored object, or ''allow''.';
     END IF;
+    -- Computed first, not as subqueries inside VALUES, which Citus refuses on a distributed
+    -- table (docs/scaling.md).
+    SELECT p.priority_id INTO default_priority FROM pulse.priority_reference p
+     ORDER BY p.code <> 'medium', p.priority_id LIMIT 1;
+    SELECT p.phase_id INTO first_phase FROM pulse.phase_reference p ORDER BY p.sort_order LIMIT 1;
     INSERT INTO documents.documents AS d (project_id, title, file_name, filetype_id, storage_id, object_key, size_bytes,
                                           checksum_sha256, custom_properties, priority_id, phase_id, uploaded_by,
                                           available_at)
     VALUES (register_document.project_id, title, file_name, filetype, storage_row.storage_id, key, size_bytes,
-            checksum_sha256, coalesce(custom_properties, '{}'),
-            (SELECT p.priority_id FROM pulse.priority_reference p ORDER BY p.code <> 'medium', p.priority_id LIMIT 1),
-            (SELECT p.phase_id FROM pulse.phase_reference p ORDER BY p.sort_order LIMIT 1),
+            checksum_sha256, coalesce(custom_properties, '{}'), default_priority, first_phase,
             pulse.current_user_id(),
             CASE WHEN policy = 'link' AND existing.available_at IS NOT NULL THEN now() END)
     RETURNING d.* INTO created;

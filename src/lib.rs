@@ -130,6 +130,11 @@ extension_sql_file!(
     name = "traceability",
     requires = ["document_lifecycle", "session_monitor"]
 );
+extension_sql_file!(
+    "../sql/scale_out.sql",
+    name = "scale_out",
+    requires = ["traceability"]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

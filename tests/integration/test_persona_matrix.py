@@ -422,6 +422,8 @@ SELECT projects.count_project_version()                 | 42501 42501 42501 4250
 SELECT count(*) FROM users.sign_in_credentials('viewer@example.com') | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.grant_sign_in_role('nobody_at_all')        | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT audit.statement_stats_available() IS NOT NULL    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT count(*) > 0 FROM pulse.citus_distribution_plan() | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT pulse.distribute()                               | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 """
 
 
