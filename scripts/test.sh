@@ -2,8 +2,9 @@
 # Runs the whole test suite; installs what it needs first (skipping what is present).
 #   ./scripts/test.sh
 # Stages: formatting and lints, Rust unit tests and in-database #[pg_test]s (cargo pgrx
-# test), then the extension is installed and packed into a tarball (scripts/package.sh), and
-# a throwaway cluster runs the SQL golden tests (pg_regress) and the integration tests
+# test), then the extension is installed and packed into a tarball (scripts/package.sh), the
+# previous release's install script is rebuilt from git, and a throwaway cluster runs the SQL
+# golden tests (pg_regress, on a fresh and on an upgraded database) and the integration tests
 # (pytest).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$PULSE_ROOT"
@@ -11,6 +12,8 @@ cd "$PULSE_ROOT"
 PORT="${PULSE_TEST_PORT:-55499}"
 S3_PORT="${PULSE_TEST_S3_PORT:-55498}"
 WORK="${PULSE_TEST_DIR:-/tmp/pulse-test}"
+# The release this one upgrades from (sql/pulse--<previous>--<this>.sql).
+PREVIOUS_RELEASE=0.1.0
 
 # Graphviz renders the ER diagram the tests compare with docs/er-diagram.svg (with the font it
 # was drawn in).
@@ -37,6 +40,11 @@ cargo pgrx test pg${PG_MAJOR} --runas postgres --pgdata "$WORK/pgrx-data"
 # cargo pgrx test installed a build with the test-only schema; replace it with the real one.
 install_extension debug
 
+# tests/integration/test_upgrade.py and the upgraded golden run below install the previous
+# release first; its install script is rebuilt from git at its tag.
+say "Rebuilding the install script of release ${PREVIOUS_RELEASE} (git tag v${PREVIOUS_RELEASE})"
+install_previous_release_script "$PREVIOUS_RELEASE"
+
 # tests/integration/test_package.py installs this tarball into a clean copy of PostgreSQL. A
 # debug build reuses what install_extension just compiled (a release build costs minutes).
 say "Packing pulse into a tarball (scripts/package.sh --debug)"
@@ -54,15 +62,24 @@ rm -rf "$WORK/regress" && install -d -o postgres "$WORK/regress"
 # private directory): it reads a copy.
 cp -r "$PULSE_ROOT/tests/regress" "$WORK/regress/input" && chown -R postgres "$WORK/regress/input"
 psql_test() { "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+tests=$(cd tests/regress/sql && ls -- *.sql | sed 's/\.sql$//' | sort)
+golden() { # $1: database
+    # shellcheck disable=SC2086
+    runuser -u postgres -- "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
+        --use-existing --host=127.0.0.1 --port="$PORT" --user=postgres \
+        --inputdir="$WORK/regress/input" --outputdir="$WORK/regress" \
+        --dbname="$1" $tests \
+        || { cat "$WORK/regress/regression.diffs" 2>/dev/null; exit 1; }
+}
 psql_test -d postgres -c 'CREATE DATABASE pulse_regress'
 psql_test -d pulse_regress -c 'CREATE EXTENSION pulse'
-tests=$(cd tests/regress/sql && ls -- *.sql | sed 's/\.sql$//' | sort)
-# shellcheck disable=SC2086
-runuser -u postgres -- "$PG_BIN/../lib/pgxs/src/test/regress/pg_regress" \
-    --use-existing --host=127.0.0.1 --port="$PORT" --user=postgres \
-    --inputdir="$WORK/regress/input" --outputdir="$WORK/regress" \
-    --dbname=pulse_regress $tests \
-    || { cat "$WORK/regress/regression.diffs" 2>/dev/null; exit 1; }
+golden pulse_regress
+
+say "SQL golden tests on a database upgraded from ${PREVIOUS_RELEASE} (ALTER EXTENSION pulse UPDATE)"
+psql_test -d postgres -c 'CREATE DATABASE pulse_regress_upgraded'
+psql_test -d pulse_regress_upgraded -c "CREATE EXTENSION pulse VERSION '${PREVIOUS_RELEASE}'" \
+    -c 'ALTER EXTENSION pulse UPDATE'
+golden pulse_regress_upgraded
 
 say "Starting a throwaway S3 server (s3s-fs) on 127.0.0.1:${S3_PORT}"
 # tests/integration/test_documents_s3.py uploads and downloads through pulse's presigned URLs.

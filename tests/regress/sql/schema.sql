@@ -17,10 +17,12 @@ SELECT conrelid::regclass AS from_table, confrelid::regclass AS to_table,
  ORDER BY conrelid::regclass::text, confrelid::regclass::text, 3;
 
 -- CREATE EXTENSION refuses to install over a schema it did not create.
+-- (Run on a fresh and on an upgraded database: come back to whichever this is.)
+\set regress_db :DBNAME
 CREATE DATABASE pulse_regress_guard;
 \c pulse_regress_guard
 CREATE SCHEMA audit;
 CREATE EXTENSION pulse;
 \dn
-\c pulse_regress
+\c :regress_db
 DROP DATABASE pulse_regress_guard;
