@@ -83,7 +83,7 @@ fn insert_index_entries(table: &Table, tuple: pg_sys::HeapTuple) {
     // all released before returning (an error releases the memory with its context).
     unsafe {
         let rel = table.relation();
-        if !(*rel).rd_rel.is_null() && !(*(*rel).rd_rel).relhasindex {
+        if !(*(*rel).rd_rel).relhasindex {
             return;
         }
         let estate = pg_sys::CreateExecutorState();
