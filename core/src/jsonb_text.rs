@@ -66,19 +66,29 @@ fn write_object(out: &mut String, map: &Map<String, Value>) {
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Copy runs of characters that need no escape in one go (the common case: all of them).
+    let mut start = 0;
+    for (at, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            byte if byte < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..at]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{byte:04x}"));
+        } else {
+            out.push_str(escape);
         }
+        start = at + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
