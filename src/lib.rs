@@ -131,6 +131,14 @@ extension_sql_file!(
     name = "traceability",
     requires = ["document_lifecycle", "session_monitor"]
 );
+extension_sql_file!(
+    "../sql/discovery.sql",
+    name = "discovery",
+    requires = [
+        "document_lifecycle",
+        access::pulse::caller_all_projects_from
+    ]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
