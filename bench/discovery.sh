@@ -57,7 +57,7 @@ for size in "${SIZES[@]}"; do
     psql_on -d bench -c 'CREATE EXTENSION pulse' -v projects="$projects" -v users="$users" \
         -f bench/sql/discovery_data.sql -c "SELECT pulse.grant_application_role('bench_app')" >/dev/null
     READER="$(psql_on -d bench -At -c "SELECT user_id FROM users.users WHERE email = 'reader@bench.example'")"
-    TOKEN="$(psql_on -d bench -At -c "SELECT token FROM users.open_session(${READER}, interval '1 day')")"
+    TOKEN="$(psql_on -d bench -At -c "SELECT token FROM users.open_session(${READER})")"
     PROJECTS="$(psql_on -d bench -At -c "SELECT array_agg(project_id ORDER BY project_id) FROM projects.project_member
                                           WHERE user_id = ${READER}")"
     # Equal work: every document (id, project, its name, title) and every facet count pulse
