@@ -8,18 +8,20 @@
 -- the load is not what is measured.
 \set ON_ERROR_STOP on
 BEGIN;
-ALTER TABLE projects.projects DISABLE TRIGGER history_capture;
-ALTER TABLE documents.documents DISABLE TRIGGER history_capture, DISABLE TRIGGER keep_revisions;
-DO $$
+-- History capture (and document revisions) off for the load, on again at the end.
+CREATE FUNCTION pg_temp.set_capture(action text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     t text;
 BEGIN
+    EXECUTE format('ALTER TABLE projects.projects %s TRIGGER history_capture', action);
+    EXECUTE format('ALTER TABLE documents.documents %1$s TRIGGER history_capture, %1$s TRIGGER keep_revisions', action);
     FOREACH t IN ARRAY ARRAY['projects.project_member', 'projects.project_feature', 'projects.project_tech_stack',
                              'projects.project_tag'] LOOP
-        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER history_capture, DISABLE TRIGGER history_flush', t);
+        EXECUTE format('ALTER TABLE %2$s %1$s TRIGGER history_capture, %1$s TRIGGER history_flush', action, t);
     END LOOP;
 END
 $$;
+SELECT pg_temp.set_capture('DISABLE');
 
 INSERT INTO users.users (email, display_name, password_hash)
 SELECT 'user' || i || '@bench.example', 'User ' || i, NULL FROM generate_series(1, :users) i;
@@ -98,17 +100,6 @@ SELECT :pbase + p, initcap(w1.word) || ' ' || w2.word || ' ' || d,
   JOIN words w2 ON w2.n = 1 + (d * 3 + 1) % 20
   JOIN ref ft ON ft.kind = 'filetype' AND ft.n = (d + 0) % 10;
 
-ALTER TABLE projects.projects ENABLE TRIGGER history_capture;
-ALTER TABLE documents.documents ENABLE TRIGGER history_capture, ENABLE TRIGGER keep_revisions;
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['projects.project_member', 'projects.project_feature', 'projects.project_tech_stack',
-                             'projects.project_tag'] LOOP
-        EXECUTE format('ALTER TABLE %s ENABLE TRIGGER history_capture, ENABLE TRIGGER history_flush', t);
-    END LOOP;
-END
-$$;
+SELECT pg_temp.set_capture('ENABLE');
 COMMIT;
 VACUUM ANALYZE;
