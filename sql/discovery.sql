@@ -321,19 +321,25 @@ DECLARE
     members_document constant text := $t$
            AND d.project_id = ANY (want.readable)$t$;
     -- The body of every function: check the filter, then run the query. A member's query is
-    -- static SQL (planned once per session, the plan kept); a caller with a blanket right
-    -- (system administrator, auditor) passes the policy with every row, so the filter
-    -- decides the plan: their query is planned for each call's values (decision log D36).
-    -- %1$s: the kind, %2$s: the page arguments, %3$s: a member's query, %4$s: the other.
+    -- static SQL, planned once per session and kept (decision log D36); a caller with a
+    -- blanket right (system administrator, auditor) passes the policy with every row, so the
+    -- filter decides the plan: their query is planned for each call's values. A search by
+    -- words and one without are separate queries, so that each plan has only what it needs
+    -- (the words can then use their index). %1$s: the kind, %2$s: the page arguments, %3$s
+    -- and %4$s: a member's query with and without words, %5$s and %6$s: the others'.
     body constant text := $t$
 #variable_conflict use_column
 DECLARE
     want pulse.discovery_filter := pulse.parse_discovery_filter(%1$L, filter, %2$s);
 BEGIN
-    IF want.blanket THEN
-        RETURN QUERY EXECUTE %4$L USING want;
-    ELSE
+    IF want.blanket AND want.words IS NOT NULL THEN
+        RETURN QUERY EXECUTE %5$L USING want;
+    ELSIF want.blanket THEN
+        RETURN QUERY EXECUTE %6$L USING want;
+    ELSIF want.words IS NOT NULL THEN
         RETURN QUERY %3$s;
+    ELSE
+        RETURN QUERY %4$s;
     END IF;
 END
 $t$;
@@ -347,6 +353,7 @@ $t$;
     search_documents text;
     document_facets text;
     fn record;
+    no_words text;
 BEGIN
     EXECUTE format('CREATE INDEX projects_words_idx ON projects.projects USING gin (%s)', format(project_words, ''));
     EXECUTE format('CREATE INDEX documents_words_idx ON documents.documents USING gin (%s)', format(document_words, ''));
@@ -375,7 +382,7 @@ BEGIN
            AND (want.priority_ids IS NULL OR p.priority_id = ANY (want.priority_ids))
            AND (want.license_ids IS NULL OR p.license_id = ANY (want.license_ids))
            AND (want.owner_ids IS NULL OR p.owner_id = ANY (want.owner_ids))
-           AND (want.words IS NULL OR %2$s @@ want.words)%3$s
+           AND %2$s @@ want.words%3$s
            AND (want.role_ids IS NULL OR EXISTS (SELECT FROM projects.project_member m WHERE m.project_id = p.project_id
                                                     AND m.user_id = want.caller AND m.access_role_id = ANY (want.role_ids)))$t$,
                              format(deleted, 'p'), format(project_words, 'p.'), project_links) || members_project;
@@ -393,12 +400,12 @@ BEGIN
            AND (want.size_min IS NULL OR d.size_bytes >= want.size_min)
            AND (want.size_max IS NULL OR d.size_bytes <= want.size_max)
            AND (want.properties IS NULL OR d.custom_properties @> want.properties)
-           AND (want.words IS NULL OR %2$s @@ want.words)$t$,
+           AND %2$s @@ want.words$t$,
                               format(deleted, 'd'), format(document_words, 'd.')) || members_document;
 
     search_projects := format(page, format($t$SELECT p.project_id, p.name, p.description, p.owner_id, p.phase_id, p.priority_id,
                        p.license_id, p.created_at, p.updated_at, p.deleted_at,
-                       CASE WHEN want.words IS NOT NULL THEN ts_rank(%s, want.words) END AS rank
+                       ts_rank(%s, want.words) AS rank
                   FROM projects.projects p$t$, format(project_words, 'p.')),
                     project_filter, 'project_id', format(score, 's.rank')) || format($t$
     SELECT x.project_id, x.name, x.description, x.owner_id, u.display_name, ph.code, ph.label, pr.code, pr.label,
@@ -441,7 +448,7 @@ BEGIN
     search_documents := format(page, format($t$SELECT d.project_id, d.document_id, d.title, d.file_name, d.filetype_id, d.storage_id,
                        d.phase_id, d.priority_id, d.size_bytes, d.custom_properties, d.version, d.uploaded_by,
                        d.available_at, d.created_at, d.updated_at, d.deleted_at,
-                       CASE WHEN want.words IS NOT NULL THEN ts_rank(%s, want.words) END AS rank
+                       ts_rank(%s, want.words) AS rank
                   FROM documents.documents d$t$, format(document_words, 'd.')),
                     document_filter, 'document_id', format(score, 's.rank')) || format($t$
     SELECT x.document_id, x.project_id, pj.name, x.title, x.file_name, ft.code, ft.label, ft.mime_type, ft.category,
@@ -491,6 +498,12 @@ BEGIN
           rank real, next_cursor text'),
         ('documents.document_facets', 'documents', document_facets, false, 'facet text, code text, label text, count bigint'))
         v (name, kind, query, paged, returns) LOOP
+        -- Without words: no match on them, and no rank.
+        no_words := replace(replace(replace(replace(fn.query,
+            format(E'\n           AND %s @@ want.words', format(project_words, 'p.')), ''),
+            format(E'\n           AND %s @@ want.words', format(document_words, 'd.')), ''),
+            format('ts_rank(%s, want.words)', format(project_words, 'p.')), 'NULL::real'),
+            format('ts_rank(%s, want.words)', format(document_words, 'd.')), 'NULL::real');
         EXECUTE format($f$
 CREATE FUNCTION %s(filter jsonb DEFAULT '{}'%s)
     RETURNS TABLE (%s)
@@ -498,8 +511,9 @@ CREATE FUNCTION %s(filter jsonb DEFAULT '{}'%s)
     SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = force_generic_plan
 AS %L$f$, fn.name, CASE WHEN fn.paged THEN ', page_size integer DEFAULT 50, after text DEFAULT NULL' ELSE '' END, fn.returns,
-            format(body, fn.kind, CASE WHEN fn.paged THEN 'page_size, after' ELSE '1, NULL' END, fn.query,
-                   replace(replace(replace(fn.query, members_project, ''), members_document, ''), 'want.', '($1).')));
+            format(body, fn.kind, CASE WHEN fn.paged THEN 'page_size, after' ELSE '1, NULL' END, fn.query, no_words,
+                   replace(replace(replace(fn.query, members_project, ''), members_document, ''), 'want.', '($1).'),
+                   replace(replace(replace(no_words, members_project, ''), members_document, ''), 'want.', '($1).')));
     END LOOP;
 END
 $discovery$;
