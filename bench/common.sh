@@ -1,7 +1,12 @@
 # shellcheck shell=bash
 # Shared by the benchmark scripts: a release build of pulse on a throwaway cluster with a
 # database "bench", stopped when the script exits.
+# PG_BIN and PG_CONFIG set by the caller (another PostgreSQL 15, e.g. a relocated copy) win
+# over the system PostgreSQL that scripts/common.sh names: the build is installed there and
+# the clusters and clients come from there.
+caller_pg_bin="${PG_BIN:-}" caller_pg_config="${PG_CONFIG:-}"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+PG_BIN="${caller_pg_bin:-$PG_BIN}" PG_CONFIG="${caller_pg_config:-$PG_CONFIG}"
 cd "$PULSE_ROOT"
 
 # $1: the benchmark's name (its cluster directory), $2: default port.

@@ -60,7 +60,7 @@ install_extension() {
     [[ "${1:-debug}" == "release" ]] && profile_flag=(--release)
     say "Building and installing pulse (${1:-debug})"
     (cd "$PULSE_ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" "${profile_flag[@]}" 2>&1 | grep -vE '^\s*(Compiling|Checking)' || true)
-    test -f "/usr/share/postgresql/${PG_MAJOR}/extension/pulse.control"
+    test -f "$("$PG_CONFIG" --sharedir)/extension/pulse.control"
 }
 
 # A Python virtual environment for the integration tests and examples.

@@ -37,6 +37,10 @@ BEGIN
                                    documents.filetype_of(text), documents.check_content(bigint, text),
                                    documents.object_key_for(integer, bigint, text), pulse.require_system_admin(text) TO %I', role_name);
     EXECUTE pg_catalog.format(
+        'GRANT EXECUTE ON FUNCTION projects.search_projects(jsonb, integer, text), projects.project_facets(jsonb),
+                                   documents.search_documents(jsonb, integer, text), documents.document_facets(jsonb),
+                                   pulse.parse_discovery_filter(text, jsonb, integer, text) TO %I', role_name);
+    EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT (user_id, email, display_name, is_active, is_system_admin, created_at, updated_at, deleted_at)

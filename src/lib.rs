@@ -131,9 +131,17 @@ extension_sql_file!(
     requires = ["document_lifecycle", "session_monitor"]
 );
 extension_sql_file!(
+    "../sql/discovery.sql",
+    name = "discovery",
+    requires = [
+        "document_lifecycle",
+        access::pulse::caller_all_projects_from
+    ]
+);
+extension_sql_file!(
     "../sql/scale_out.sql",
     name = "scale_out",
-    requires = ["traceability"]
+    requires = ["traceability", "discovery"]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

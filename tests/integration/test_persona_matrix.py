@@ -424,6 +424,12 @@ SELECT pulse.grant_sign_in_role('nobody_at_all')        | 42501 42501 42501 4250
 SELECT audit.statement_stats_available() IS NOT NULL    | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT count(*) > 0 FROM pulse.citus_distribution_plan() | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
 SELECT pulse.distribute()                               | 42501 42501 42501 42501 42501 42501 42501 42501 42501 42501
+SELECT array_agg(project_id ORDER BY project_id) = ARRAY[{P}, {D}]::bigint[] FROM projects.search_projects('{{}}') | null t t t t f f null null null
+SELECT sum(count) = 1 FROM projects.project_facets('{{"phase": "archived"}}') WHERE facet = 'phase' | 22023 t t t t t null 22023 22023 22023
+SELECT count(*) = 2 FROM documents.search_documents(jsonb_build_object('project', {P})) | f t t t t t f f f f
+SELECT sum(count) FILTER (WHERE facet = 'total') = 2 FROM documents.document_facets('{{}}') | f t t t t f t f f f
+SELECT count(*) FROM documents.search_documents('{{"colour": "red"}}') | 22023 22023 22023 22023 22023 22023 22023 22023 22023 22023
+SELECT (pulse.parse_discovery_filter('documents', '{{}}', 50, NULL)).blanket | f f f f f t f f f f
 """
 
 
