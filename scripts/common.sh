@@ -158,34 +158,14 @@ stop_s3s_fs() {
     rm -f "$dir.pid"
 }
 
-# The install script of an earlier release, rebuilt from git at its tag (v$1) and written
-# into PostgreSQL's extension directory as pulse--$1.sql, so that `CREATE EXTENSION pulse
-# VERSION '$1'` followed by `ALTER EXTENSION pulse UPDATE` can be tested against this build.
-# The release's tree is exported into a scratch directory and built in a target directory of
-# its own: cargo names a path dependency's artifacts by its path inside the workspace, so the
-# two trees' pulse-core would overwrite each other in one. That directory starts from a copy
-# of this checkout's compiled dependencies (not pulse's own crates), so only pulse and
-# pulse-core of that release are compiled.
-install_previous_release_script() {
-    local version="$1" scratch previous_target="$PULSE_ROOT/target/previous-release"
-    if ! git -C "$PULSE_ROOT" rev-parse -q --verify "refs/tags/v${version}" >/dev/null; then
-        git -C "$PULSE_ROOT" fetch -q --depth=1 origin "refs/tags/v${version}:refs/tags/v${version}" 2>/dev/null ||
-            die "tag v${version} is missing from this clone: fetch the tags (git fetch --tags) and run again"
-    fi
-    if [[ ! -d "$previous_target/debug" && -d "$PULSE_ROOT/target/debug" ]]; then
-        local part
-        for part in deps build .fingerprint; do
-            mkdir -p "$previous_target/debug/$part"
-            find "$PULSE_ROOT/target/debug/$part" -mindepth 1 -maxdepth 1 ! -name '*pulse*' \
-                -exec cp -a -t "$previous_target/debug/$part/" {} +
-        done
-    fi
-    scratch="$(mktemp -d)"
-    git -C "$PULSE_ROOT" archive "v${version}" | tar -x -C "$scratch"
-    (cd "$scratch" && CARGO_TARGET_DIR="$previous_target" \
-        cargo pgrx schema "pg${PG_MAJOR}" --pg-config "$PG_CONFIG" --out "$scratch/pulse--${version}.sql" 2>&1 |
-        grep -vE '^\s*(Compiling|Checking)' || true)
-    test -s "$scratch/pulse--${version}.sql" || die "could not rebuild the install script of v${version}"
-    install -m 644 "$scratch/pulse--${version}.sql" "$("$PG_CONFIG" --sharedir)/extension/pulse--${version}.sql"
-    rm -rf "$scratch"
+# The install script of an earlier release, as it was released (frozen in sql/released/ and
+# listed in sql/released/SHA256SUMS), written into PostgreSQL's extension directory as
+# pulse--$1.sql, so that `CREATE EXTENSION pulse VERSION '$1'` followed by `ALTER EXTENSION
+# pulse UPDATE` can be tested against this build. It is kept as a file rather than rebuilt
+# from the release's git tag: a clone need not carry tags, and pgrx does not emit a script's
+# entities in a stable order, so a rebuild is not byte-for-byte what was released.
+install_released_install_script() {
+    local script="$PULSE_ROOT/sql/released/pulse--$1.sql"
+    test -s "$script" || die "$script is missing: a release freezes its install script there"
+    install -m 644 "$script" "$("$PG_CONFIG" --sharedir)/extension/pulse--$1.sql"
 }

@@ -3,9 +3,9 @@
 #   ./scripts/test.sh
 # Stages: formatting and lints, Rust unit tests and in-database #[pg_test]s (cargo pgrx
 # test), then the extension is installed and packed into a tarball (scripts/package.sh), the
-# previous release's install script is rebuilt from git, and a throwaway cluster runs the SQL
-# golden tests (pg_regress, on a fresh and on an upgraded database) and the integration tests
-# (pytest).
+# previous release's install script (frozen in sql/released/) is installed beside it, and a
+# throwaway cluster runs the SQL golden tests (pg_regress, on a fresh and on an upgraded
+# database) and the integration tests (pytest).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$PULSE_ROOT"
 
@@ -41,9 +41,9 @@ cargo pgrx test pg${PG_MAJOR} --runas postgres --pgdata "$WORK/pgrx-data"
 install_extension debug
 
 # tests/integration/test_upgrade.py and the upgraded golden run below install the previous
-# release first; its install script is rebuilt from git at its tag.
-say "Rebuilding the install script of release ${PREVIOUS_RELEASE} (git tag v${PREVIOUS_RELEASE})"
-install_previous_release_script "$PREVIOUS_RELEASE"
+# release first, from its install script as released (sql/released/).
+say "Installing the install script of release ${PREVIOUS_RELEASE} (sql/released/)"
+install_released_install_script "$PREVIOUS_RELEASE"
 
 # tests/integration/test_package.py installs this tarball into a clean copy of PostgreSQL. A
 # debug build reuses what install_extension just compiled (a release build costs minutes).

@@ -2,12 +2,13 @@
 UPDATE, must equal a fresh install of this build, and its history must still verify and roll
 back.
 
-scripts/test.sh rebuilds the previous release's install script from git at its tag
-(install_previous_release_script in scripts/common.sh) and installs it beside this build's,
-so `CREATE EXTENSION pulse VERSION '<previous>'` runs exactly what that release shipped,
-against this build's library (which keeps every symbol earlier install scripts name).
+scripts/test.sh installs the previous release's install script, frozen in sql/released/
+(install_released_install_script in scripts/common.sh), beside this build's, so `CREATE
+EXTENSION pulse VERSION '<previous>'` runs exactly what that release shipped, against this
+build's library (which keeps every symbol earlier install scripts name).
 """
 
+import hashlib
 import os
 import re
 import subprocess
@@ -33,9 +34,15 @@ def sharedir() -> str:
     return subprocess.run([pg_config, "--sharedir"], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def released_tags() -> list[str]:
-    out = subprocess.run(["git", "-C", ROOT, "tag", "--list", "v*"], check=True, capture_output=True, text=True)
-    return out.stdout.split()
+def released_files() -> dict[str, str]:
+    """sql/released/SHA256SUMS: what each release froze (path from the root: SHA-256)."""
+    with open(os.path.join(ROOT, "sql", "released", "SHA256SUMS")) as f:
+        return {path: digest for digest, path in (line.split() for line in f if line.strip())}
+
+
+def released_versions() -> set[str]:
+    names = os.listdir(os.path.join(ROOT, "sql", "released"))
+    return {m.group(1) for m in (re.fullmatch(r"pulse--([^-]+)\.sql", n) for n in names) if m}
 
 
 # What must be equal between an upgraded and a fresh install: every part of the catalog an
@@ -123,7 +130,7 @@ def history_work(conn) -> dict:
 def previous_installed():
     script = os.path.join(sharedir(), "extension", f"pulse--{PREVIOUS}.sql")
     if not os.path.exists(script):
-        pytest.fail(f"{script} is missing: scripts/test.sh installs it (install_previous_release_script {PREVIOUS})")
+        pytest.fail(f"{script} is missing: scripts/test.sh installs it (install_released_install_script {PREVIOUS})")
     assert current_version() != PREVIOUS
 
 
@@ -224,16 +231,26 @@ def test_the_application_role_works_after_the_upgrade(upgraded):
                         " change_summary, row_hash) VALUES (1, 99, 'UPDATE', '{}', 'forged', sha256('x'))")
 
 
-def test_released_upgrade_scripts_are_never_edited():
-    """Every upgrade script that a release tag contains is byte-identical here."""
-    tags = released_tags()
-    assert f"v{PREVIOUS}" in tags, "the previous release's tag is missing: fetch the tags"
-    for tag in tags:
-        listed = subprocess.run(["git", "-C", ROOT, "ls-tree", "--name-only", tag, "sql/"],
-                                check=True, capture_output=True, text=True).stdout.split()
-        for path in (p for p in listed if re.fullmatch(r"sql/pulse--.+--.+\.sql", p)):
-            diff = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", tag, "--", path])
-            assert diff.returncode == 0, f"{path} changed since {tag}, which released it"
+def test_released_scripts_are_never_edited():
+    """Every script a release froze is byte-identical to what it released."""
+    frozen = released_files()
+    assert f"sql/released/pulse--{PREVIOUS}.sql" in frozen
+    for path, digest in frozen.items():
+        with open(os.path.join(ROOT, path), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == digest, f"{path} changed after its release"
+
+
+def test_every_released_script_is_frozen():
+    """Each released install script, and each upgrade script to a released version, is listed."""
+    frozen = released_files()
+    released = released_versions()
+    assert PREVIOUS in released and current_version() not in released
+    for version in released:
+        assert f"sql/released/pulse--{version}.sql" in frozen
+    for name in os.listdir(os.path.join(ROOT, "sql")):
+        m = re.fullmatch(r"pulse--(.+)--(.+)\.sql", name)
+        if m and m.group(2) in released:
+            assert f"sql/{name}" in frozen, f"sql/{name} upgrades to a release but is not in SHA256SUMS"
 
 
 def test_every_version_bump_ships_its_upgrade_script():
