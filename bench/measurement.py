@@ -13,7 +13,9 @@ The statistics are computed here, once, so that every suite reports them the sam
   as the target is worded ("audited / unaudited throughput", "pulse time / by-hand time",
   "botocore time / pulse time"); without --ratio there is none and a target applies to the
   median itself (e.g. "pulse.authenticate < 10 us per call");
-- met: whether the ratio (or the median) satisfies the target; null without a target.
+- met: whether the ratio (or the median) satisfies the target; null without a target, and
+  null with no ratio when a difference (added time per row) came out at or below zero, i.e.
+  within the noise of the run.
 """
 
 import argparse
@@ -40,38 +42,48 @@ def summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def measurement(args: argparse.Namespace) -> dict:
-    values = numbers(args.values)
+def evaluate(result: dict) -> dict:
+    """Fills in the statistics of a measurement from its values, baseline values, ratio
+    definition and target (bench/report.py --rerender uses it on stored results too)."""
+    values, baseline_values = result["values"], result["baseline_values"]
     if not values:
-        raise ValueError(f"{args.name}: no values")
-    baseline_values = numbers(args.baseline_values) if args.baseline_values else []
-    result = {
+        raise ValueError(f"{result['name']}: no values")
+    result.update(summary(values))
+    result["baseline_median"] = statistics.median(baseline_values) if baseline_values else None
+    result["ratio"] = result["met"] = None
+    if result["ratio_definition"]:
+        if not baseline_values:
+            raise ValueError(f"{result['name']}: a ratio needs baseline values")
+        v, b = result["median"], result["baseline_median"]
+        num, den = (v, b) if result["ratio_definition"] == "variant/baseline" else (b, v)
+        # A ratio of differences (added time per row) at or below zero says only that the
+        # difference drowned in the noise: no ratio, and no verdict on its target.
+        if num > 0 and den > 0:
+            result["ratio"] = num / den
+    if result["target"]:
+        op, bound = parse_target(result["target"])
+        subject = result["ratio"] if result["ratio_definition"] else result["median"]
+        result["met"] = None if subject is None else OPERATORS[op](subject, bound)
+    return result
+
+
+def measurement(args: argparse.Namespace) -> dict:
+    return evaluate({
         "suite": args.suite,
         "name": args.name,
         "variant": args.variant,
         "baseline": args.baseline,
         "unit": args.unit,
-        "values": values,
-        **summary(values),
-        "baseline_values": baseline_values,
-        "baseline_median": statistics.median(baseline_values) if baseline_values else None,
+        "values": numbers(args.values),
+        "median": None, "min": None, "max": None,
+        "baseline_values": numbers(args.baseline_values) if args.baseline_values else [],
+        "baseline_median": None,
         "ratio": None,
         "ratio_definition": args.ratio,
         "target": args.target,
         "met": None,
         "note": args.note,
-    }
-    if args.ratio:
-        if not baseline_values:
-            raise ValueError(f"{args.name}: --ratio needs --baseline-values")
-        v, b = result["median"], result["baseline_median"]
-        num, den = (v, b) if args.ratio == "variant/baseline" else (b, v)
-        result["ratio"] = num / den if den else None
-    if args.target:
-        op, bound = parse_target(args.target)
-        subject = result["ratio"] if args.ratio else result["median"]
-        result["met"] = None if subject is None else OPERATORS[op](subject, bound)
-    return result
+    })
 
 
 def main() -> None:

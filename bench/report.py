@@ -9,6 +9,11 @@
 
     python3 bench/report.py --measurements M.jsonl --meta meta.json --out bench/results/full.json \\
         [--page docs/benchmarks.md --svg docs/benchmarks.svg]
+    python3 bench/report.py --rerender bench/results/full.json [--page ... --svg ...]
+
+--rerender reads a results JSON instead, evaluates its measurements again from their stored
+values (bench/measurement.py's rules, as they are now) and writes it back with the page and
+the chart: for a change to the report or to those rules, without measuring again.
 """
 
 import argparse
@@ -16,7 +21,10 @@ import html
 import json
 import math
 import os
+import re
 import sys
+
+from measurement import evaluate
 
 BEGIN = "<!-- bench/run.sh: generated results begin (do not edit by hand) -->"
 END = "<!-- bench/run.sh: generated results end -->"
@@ -95,7 +103,9 @@ def subject(m: dict):
 
 
 def met_text(m: dict) -> str:
-    return {True: "**met**", False: "**not met**", None: ""}[m["met"]]
+    if m["met"] is None:
+        return "no verdict: the difference is within the noise" if m["target"] else ""
+    return "**met**" if m["met"] else "**not met**"
 
 
 # ---------------------------------------------------------------------------------------
@@ -113,7 +123,7 @@ def page_section(results: dict, svg_name: str | None) -> str:
             f"| cluster | throwaway, {meta['cluster_settings']} |",
             f"| pulse | commit {meta['pulse_commit']}, {meta['pulse_build']} |",
             f"| Rust | {meta['rust']}; {meta['pgrx']} |",
-            f"| rounds | {meta['rounds']} interleaved rounds"
+            f"| rounds | {meta['rounds']} interleaved round{'s' if meta['rounds'] != 1 else ''}"
             + (f", {meta['seconds_per_run']} s per pgbench run, 2 clients, `-M prepared`" if meta["seconds_per_run"] else "")
             + " |",
             "| time per suite | " + ", ".join(f"{s} {t} s" for s, t in meta["suite_seconds"].items()) + " |",
@@ -147,6 +157,7 @@ def page_section(results: dict, svg_name: str | None) -> str:
         out += [f"### {SUITES.get(suite, suite)}", ""]
         if suite in results["scales"]:
             out += [f"Scale: {results['scales'][suite]}.", ""]
+        out += curve(rows)
         out += ["| measurement | unit | median | min – max | baseline median | ratio | target | |",
                 "|---|---|---|---|---|---|---|---|"]
         for m in rows:
@@ -159,6 +170,31 @@ def page_section(results: dict, svg_name: str | None) -> str:
         out.append("")
     out.append(END)
     return "\n".join(out)
+
+
+# Measurements named "<operation> at <size> <what>" (the history and scale suites) form a
+# curve: one row per operation, one column per size, medians.
+CURVE_NAME = re.compile(r"^(?P<operation>.*) at (?P<size>\d+) (?P<what>history rows|documents)$")
+
+
+def curve(rows: list[dict]) -> list[str]:
+    points = {}
+    for m in rows:
+        match = CURVE_NAME.match(m["name"])
+        if match and not m["ratio_definition"]:  # not the growth ratios, named alike
+            points.setdefault((match["operation"], m["unit"]), {})[int(match["size"])] = m["median"]
+            what = match["what"]
+    if not points:
+        return []
+    sizes = sorted({size for by_size in points.values() for size in by_size})
+    out = ["How each grows (medians):", "",
+           "| operation | unit | " + " | ".join(f"{size:,} {what}" for size in sizes) + " | largest / smallest |",
+           "|---|---|" + "---|" * (len(sizes) + 1)]
+    for (operation, unit), by_size in points.items():
+        first, last = by_size.get(sizes[0]), by_size.get(sizes[-1])
+        growth = f"{last / first:.2f}" if first and last is not None else ""
+        out.append(f"| {operation} | {unit} | " + " | ".join(fmt(by_size.get(size)) for size in sizes) + f" | {growth} |")
+    return out + ["", "All measurements:", ""]
 
 
 def write_page(path: str, section: str) -> None:
@@ -201,8 +237,8 @@ def svg(results: dict) -> str:
              f'<text x="10" y="22" font-size="15" font-weight="bold">pulse against its targets '
              f'({esc(results["meta"]["mode"])} run, {esc(results["meta"]["finished_at"])}, commit '
              f'{esc(results["meta"]["pulse_commit"])})</text>',
-             f'<text x="10" y="42" fill="#444">Bars start at the target line: green, met (how far past it); red, '
-             f'not met (how far short). Log scale, clipped at 10×.</text>']
+             '<text x="10" y="42" fill="#444">Bars start at the target line: green, met (how far past it); red, '
+             'not met (how far short); grey, no verdict (a difference within the noise). Log scale, clipped at 10×.</text>']
     for factor, label in ((0.1, "10× short"), (0.5, "2× short"), (1, "target"), (2, "2× past"), (10, "10× past")):
         parts.append(f'<line x1="{x(factor):.1f}" y1="{top - 8}" x2="{x(factor):.1f}" y2="{height - 30}" '
                      f'stroke="{"#000" if factor == 1 else "#ddd"}" stroke-width="{1.5 if factor == 1 else 1}"/>')
@@ -215,11 +251,12 @@ def svg(results: dict) -> str:
             y += row_h
         h = headroom(m)
         x0, x1 = sorted((centre, x(h)))
-        colour = "#2e8b3a" if m["met"] else "#c62828"
+        colour = {True: "#2e8b3a", False: "#c62828", None: "#888"}[m["met"]]
         name = m["name"] if len(m["name"]) <= 72 else m["name"][:71] + "…"
         parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{esc(name)}</text>')
         parts.append(f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(x1 - x0, 1.5):.1f}" height="{row_h - 8}" fill="{colour}"/>')
-        result = f"{fmt(subject(m))} (target {target_text(m['target'])}) {'met' if m['met'] else 'not met'}"
+        verdict = {True: "met", False: "not met", None: "within the noise"}[m["met"]]
+        result = f"{fmt(subject(m))} (target {target_text(m['target'])}) {verdict}"
         parts.append(f'<text x="{left + plot + 8}" y="{y + 15}" fill="{colour}">{esc(result)}</text>')
         y += row_h
     parts.append("</svg>")
@@ -228,13 +265,22 @@ def svg(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--measurements", required=True, help="JSON lines written by the suites")
-    parser.add_argument("--meta", required=True, help="the run's metadata (bench/run.sh)")
-    parser.add_argument("--out", required=True, help="the results JSON to write")
+    parser.add_argument("--measurements", help="JSON lines written by the suites")
+    parser.add_argument("--meta", help="the run's metadata (bench/run.sh)")
+    parser.add_argument("--out", help="the results JSON to write (default with --rerender: that file)")
+    parser.add_argument("--rerender", help="a results JSON to evaluate and write again")
     parser.add_argument("--page", help="docs/benchmarks.md: replace its generated section")
     parser.add_argument("--svg", help="docs/benchmarks.svg: write the chart")
     args = parser.parse_args()
-    results = load(args)
+    if args.rerender:
+        with open(args.rerender, encoding="utf-8") as f:
+            results = json.load(f)
+        results["measurements"] = [evaluate(m) for m in results["measurements"]]
+        args.out = args.out or args.rerender
+    elif args.measurements and args.meta and args.out:
+        results = load(args)
+    else:
+        parser.error("give --measurements, --meta and --out, or --rerender")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
@@ -249,7 +295,7 @@ def main() -> None:
         print(f"wrote the generated section of {args.page}")
     for m in results["measurements"]:
         if m["target"]:
-            print(f"  {'met    ' if m['met'] else 'NOT MET'} {m['suite']}: {m['name']}: {fmt(subject(m))} "
+            print(f"  {({True: 'met    ', False: 'NOT MET', None: 'noise  '})[m['met']]} {m['suite']}: {m['name']}: {fmt(subject(m))} "
                   f"(target {target_text(m['target'])})")
 
 

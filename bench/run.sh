@@ -109,7 +109,7 @@ cat >"$WORK/meta.json" <<JSON
   "ram_gib": $(awk '/^MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo),
   "os": $(python3 -c 'import json, platform; print(json.dumps(platform.freedesktop_os_release().get("PRETTY_NAME", "") + ", Linux " + platform.release()))'),
   "postgresql": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$(psql_db postgres -At -c 'SELECT version()')"),
-  "cluster_settings": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$(psql_db postgres -At -F '=' -c "SELECT string_agg(name || ' = ' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'wal_level', 'max_wal_size', 'shared_preload_libraries')")"),
+  "cluster_settings": $(python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$(psql_db postgres -At -F '=' -c "SELECT string_agg(name || ' = ' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'wal_level', 'max_wal_size', 'shared_preload_libraries')")"),
   "pulse_commit": "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src core sql Cargo.toml Cargo.lock pulse.control || echo '+changes')",
   "pulse_build": "$([[ -n "${PULSE_BENCH_NO_INSTALL:-}" ]] && echo "the installed build (not rebuilt)" || echo "release, built by this run")",
   "rust": "$(rustc --version 2>/dev/null || echo unknown)",
