@@ -5,7 +5,7 @@
 # interleaved; bench/sql/audit_baselines.sql), timed by the server
 # (clock_timestamp() around each statement). Prints the medians and the added µs per row.
 # It isolates capture from client round trips and commit, which the throughput ratios of
-# bench/audit.sh include.
+# the audit suite (bench/suites/audit.sh) include.
 #   ./bench/audit_per_row.sh [ROUNDS] [ROWS]
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -15,9 +15,8 @@ ROWS="${2:-3000}"
 bench_cluster audit_per_row 55602
 
 say "Loading 100,000 documents (bench/sql/audit_data.sql)"
-psql_as postgres -c 'CREATE EXTENSION pulse' -f bench/sql/audit_data.sql -f bench/sql/audit_baselines.sql \
-    -c 'CREATE ROLE bench_app LOGIN' -c "SELECT pulse.grant_application_role('bench_app')" >/dev/null
-value() { psql_as postgres -At -c "$1"; }
+psql_as postgres -v documents=100000 -c 'CREATE EXTENSION pulse' -f bench/sql/audit_data.sql -f bench/sql/audit_baselines.sql \
+    -c "SELECT pulse.grant_application_role('bench_app')" >/dev/null
 WRITER="$(value "SELECT user_id FROM users.users WHERE email = 'writer@bench.example'")"
 TOKEN="$(value "SELECT token FROM users.open_session(${WRITER})")"
 PROJECT="$(value "SELECT project_id FROM projects.projects WHERE name = 'Bench'")"

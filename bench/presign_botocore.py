@@ -1,4 +1,4 @@
-"""One round of the botocore side of bench/documents.sh: microseconds per presigned URL.
+"""One round of the botocore side of bench/suites/documents.sh: microseconds per presigned URL.
 
     .venv/bin/python bench/presign_botocore.py [URLS]
     .venv/bin/python bench/presign_botocore.py --check   # the two URLs for key 1 at 2026-01-01 00:00 UTC

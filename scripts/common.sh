@@ -10,8 +10,10 @@ PULSE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGRX_VERSION="0.18.1"
 PG_MAJOR="15"
 S3S_FS_VERSION="0.14.1"
-PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
-PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+# The PostgreSQL to build against, install into and run: the system one unless the caller
+# names another (e.g. a relocated copy, so that a benchmark never replaces the system build).
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config}"
+PG_BIN="${PG_BIN:-$(dirname "$PG_CONFIG")}"
 export USER="${USER:-$(id -un)}"
 export PATH="${HOME}/.cargo/bin:${PATH}"
 
@@ -53,7 +55,7 @@ ensure_s3s_fs() {
     fi
 }
 
-# Build the extension and install it into the system PostgreSQL (root writes its libdir).
+# Build the extension and install it into the PostgreSQL of $PG_CONFIG (root writes its libdir).
 # $1: "release" or "debug".
 install_extension() {
     local profile_flag=()

@@ -1,6 +1,6 @@
--- Data set for bench/audit.sh: one project with 100,000 documents, and a reader who is an
--- editor of it. Loaded through the maintenance path with history capture off (the load is
--- not what is measured).
+-- Data set of the audit suite (bench/suites/audit.sh): one project with :documents
+-- documents (100,000 in full runs), and a writer who owns it. Loaded through the maintenance
+-- path with history capture off (the load is not what is measured).
 \set ON_ERROR_STOP on
 ALTER TABLE documents.documents DISABLE TRIGGER history_capture;
 ALTER TABLE projects.projects DISABLE TRIGGER history_capture;
@@ -22,7 +22,7 @@ SELECT :project, 'Document ' || d, 'doc' || d || '.pdf',
        'p/d' || d, 1000 + d, encode(sha256(convert_to(d::text, 'UTF8')), 'hex'),
        (SELECT priority_id FROM pulse.priority_reference WHERE code = 'medium'),
        (SELECT phase_id FROM pulse.phase_reference WHERE code = 'build')
-  FROM generate_series(1, 100000) d;
+  FROM generate_series(1, :documents) d;
 ALTER TABLE documents.documents ENABLE TRIGGER history_capture;
 ALTER TABLE projects.projects ENABLE TRIGGER history_capture;
 ALTER TABLE projects.project_member ENABLE TRIGGER history_capture, ENABLE TRIGGER history_flush;

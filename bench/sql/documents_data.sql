@@ -1,7 +1,8 @@
--- Data set and timing harness for bench/documents.sh, run as superuser in the database "bench".
+-- Data set and timing harness of the documents suite (bench/suites/documents.sh), run as
+-- superuser in the database "bench".
 --
 -- SHA-256 inputs: random bytes (incompressible) in three tables, stored so that no contestant
--- pays for decompression:
+-- pays for decompression (row counts: psql variables n32, n8k, n1m; full runs use these):
 --   bench.data_32  100,000 rows of 32 B    STORAGE PLAIN     (inline in the heap tuple)
 --   bench.data_8k   20,000 rows of 8 KiB   STORAGE EXTERNAL  (out of line in TOAST, never compressed)
 --   bench.data_1m      200 rows of 1 MiB   STORAGE EXTERNAL  (out of line in TOAST, never compressed)
@@ -29,13 +30,13 @@ ALTER TABLE bench.data_8k ALTER COLUMN data SET STORAGE EXTERNAL;
 ALTER TABLE bench.data_1m ALTER COLUMN data SET STORAGE EXTERNAL;
 -- gen_random_bytes gives at most 1024 bytes per call; the subqueries refer to the outer row
 -- so that they run once per row.
-INSERT INTO bench.data_32 SELECT gen_random_bytes(32) FROM generate_series(1, 100000);
+INSERT INTO bench.data_32 SELECT gen_random_bytes(32) FROM generate_series(1, :n32);
 INSERT INTO bench.data_8k
 SELECT (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 8) WHERE g > 0)
-  FROM generate_series(1, 20000) g;
+  FROM generate_series(1, :n8k) g;
 INSERT INTO bench.data_1m
 SELECT (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 1024) WHERE g > 0)
-  FROM generate_series(1, 200) g;
+  FROM generate_series(1, :n1m) g;
 -- Frozen and hinted now, so that no measured scan writes hint bits.
 VACUUM (FREEZE, ANALYZE) bench.data_32, bench.data_8k, bench.data_1m;
 
@@ -80,9 +81,6 @@ SELECT 3 + row_number() OVER (ORDER BY sizes.o, f.o2), size || '/' || f.name, f.
     (7, 'encode(digest)',       $q$encode(digest(data, 'sha256'), 'hex')$q$)
   ) f (o2, name, expr)
 ;
--- Without the documents build installed, its contestants are left out (the script says so).
-DELETE FROM bench.contestant WHERE expr LIKE '%pulse.sha256%' AND to_regproc('pulse.sha256_hex') IS NULL;
-DELETE FROM bench.contestant WHERE expr LIKE '%pulse.s3_presign%' AND to_regproc('pulse.s3_presign') IS NULL;
 
 -- One round: one row per contestant, microseconds per row (per URL, per hashed value).
 CREATE FUNCTION bench.run_round(round integer, presign_urls integer)

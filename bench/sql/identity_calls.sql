@@ -1,11 +1,11 @@
 -- Per-call cost of pulse.authenticate and of the helpers every row-level security policy
 -- calls once per statement, measured inside the server (no network): N calls in a PL/pgSQL
 -- loop, minus the same loop around a trivial expression. Run as the application role with
--- bench.token set to a live session token; prints one NOTICE "call <name> <microseconds>"
+-- bench.token set to a live session token and bench.calls to N; prints one NOTICE "call <name> <microseconds>"
 -- per function. authenticate runs first, so the helpers answer for an authenticated caller.
 DO $$
 DECLARE
-    n constant integer := 20000;
+    n constant integer := current_setting('bench.calls')::integer;
     tok constant text := current_setting('bench.token');
     started timestamptz;
     empty_loop float8;

@@ -1,4 +1,5 @@
--- Data set for bench/rls.sh: 20,000 projects with 50 documents each (1,000,000 rows), and
+-- Data set of the access and scale suites (bench/suites/access.sh, scale.sh): :projects
+-- projects with 50 documents each (20,000 and 1,000,000 documents in the access suite), and
 -- one user who is a member of 10 of them (spread over the key range, as in real data).
 -- Loaded without a caller: the documented maintenance path (superuser, no row-level security),
 -- with history capture off (the load is not what is measured).
@@ -15,19 +16,19 @@ INSERT INTO projects.projects (name, owner_id, phase_id, priority_id)
 SELECT 'Project ' || i, :base + 1 + (i % 1000),
        (SELECT phase_id FROM pulse.phase_reference WHERE code = 'build'),
        (SELECT priority_id FROM pulse.priority_reference WHERE code = 'medium')
-  FROM generate_series(1, 20000) i;
+  FROM generate_series(1, :projects) i;
 
 -- Owners are members (the trigger adds them only for authenticated callers).
 INSERT INTO projects.project_member (project_id, user_id, access_role_id)
 SELECT p.project_id, p.owner_id, (SELECT access_role_id FROM pulse.access_role_reference WHERE code = 'owner')
   FROM projects.projects p;
 
--- The benchmark user is an editor in 10 projects, 2,000 apart.
+-- The benchmark user is an editor in 10 projects, :projects / 10 apart.
 INSERT INTO users.users (email, display_name) VALUES ('reader@bench.example', 'Bench Reader')
 RETURNING user_id AS reader \gset
 SELECT min(project_id) - 1 AS pbase FROM projects.projects \gset
 INSERT INTO projects.project_member (project_id, user_id, access_role_id)
-SELECT :pbase + i * 2000 - 1000, :reader, (SELECT access_role_id FROM pulse.access_role_reference WHERE code = 'editor')
+SELECT :pbase + i * (:projects / 10) - :projects / 20, :reader, (SELECT access_role_id FROM pulse.access_role_reference WHERE code = 'editor')
   FROM generate_series(1, 10) i;
 
 INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint, addressing_style)
@@ -42,7 +43,7 @@ SELECT :pbase + p, 'Document ' || d, 'doc' || d || '.pdf',
        encode(sha256(convert_to(p || '/' || d, 'UTF8')), 'hex'),
        (SELECT priority_id FROM pulse.priority_reference WHERE code = 'medium'),
        (SELECT phase_id FROM pulse.phase_reference WHERE code = 'build')
-  FROM generate_series(1, 20000) p, generate_series(1, 50) d;
+  FROM generate_series(1, :projects) p, generate_series(1, 50) d;
 ALTER TABLE projects.projects ENABLE TRIGGER history_capture;
 ALTER TABLE projects.project_member ENABLE TRIGGER history_capture, ENABLE TRIGGER history_flush;
 ALTER TABLE documents.documents ENABLE TRIGGER history_capture;

@@ -1,0 +1,303 @@
+"""Turns the measurements of a bench/run.sh run into its results (stdlib only):
+
+- the results JSON (--out, e.g. bench/results/full.json): the run's metadata (machine,
+  versions, scale, rounds, the exact command) and every measurement;
+- optionally the generated part of docs/benchmarks.md (--page): the text between the markers
+  BEGIN and END below is replaced, the hand-written analysis around it is kept;
+- optionally docs/benchmarks.svg (--svg): one bar per measurement with a target, drawn from
+  the target line (log scale), green where the target is met and red where it is not.
+
+    python3 bench/report.py --measurements M.jsonl --meta meta.json --out bench/results/full.json \\
+        [--page docs/benchmarks.md --svg docs/benchmarks.svg]
+    python3 bench/report.py --rerender bench/results/full.json [--page ... --svg ...]
+
+--rerender reads a results JSON instead, evaluates its measurements again from their stored
+values (bench/measurement.py's rules, as they are now) and writes it back with the page and
+the chart: for a change to the report or to those rules, without measuring again.
+"""
+
+import argparse
+import html
+import json
+import math
+import os
+import re
+import sys
+
+from measurement import evaluate
+
+BEGIN = "<!-- bench/run.sh: generated results begin (do not edit by hand) -->"
+END = "<!-- bench/run.sh: generated results end -->"
+
+# The suites in page order, with the issue whose targets they measure.
+SUITES = {
+    "audit": "Audit capture (issue 4)",
+    "access": "Identity and row-level security (issue 3)",
+    "documents": "Documents: presigned URLs and SHA-256 (issue 5)",
+    "history": "History reads against history size (issues 4 and 9)",
+    "scale": "Main operations against data size (issue 9)",
+    "discovery": "Discovery (issue 7)",
+}
+# Targets measured by a suite that may not be on the branch or in the run: named on the page
+# as not measured rather than silently missing.
+EXPECTED_TARGETS = {
+    "audit": "audited / unaudited throughput, single-row UPDATE >= 0.9 durable and >= 0.6 CPU-bound, "
+    "pulse / supa_audit-style >= 3.5 CPU-bound, single-row INSERT >= 0.9 durable, 1000-row INSERT >= 0.6, "
+    "added cost per row <= half the lean PL/pgSQL trigger's",
+    "access": "pulse.authenticate < 10 µs per call; list and point lookup, pulse time / by-hand time <= 1.2",
+    "documents": "presign <= 5 µs per URL and >= 50× botocore; SHA-256 at least as fast as sha256() and digest()",
+    "discovery": "first page of filtered document search with facets, pulse time / hand-written time without "
+    "row-level security <= 1.5 at 1M documents (bench/suites/discovery.sh)",
+}
+
+
+def load(args: argparse.Namespace) -> dict:
+    with open(args.meta, encoding="utf-8") as f:
+        meta = json.load(f)
+    scales, measurements = {}, []
+    with open(args.measurements, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as error:
+                sys.exit(f"{args.measurements}:{number}: not JSON ({error}): {line.strip()[:200]}")
+            if "scale" in item:
+                scales[item["suite"]] = item["scale"]
+            else:
+                measurements.append(item)
+    missing = [s for s in meta["suites"] if not any(m["suite"] == s for m in measurements)]
+    if missing:
+        sys.exit(f"bench/report.py: no measurement from suite(s) {', '.join(missing)}")
+    return {"meta": meta, "scales": scales, "measurements": measurements}
+
+
+# ---------------------------------------------------------------------------------------
+# Numbers as people read them.
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        text = f"{value:,.0f}"
+    elif magnitude >= 100:
+        text = f"{value:.0f}"
+    elif magnitude >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    return f"{text} {unit}".strip()
+
+
+def target_text(target: str | None) -> str:
+    if not target:
+        return ""
+    return target.replace(">=", "≥").replace("<=", "≤")
+
+
+def subject(m: dict):
+    """What the target applies to: the ratio, or the median when there is no ratio."""
+    return m["ratio"] if m["ratio_definition"] else m["median"]
+
+
+def met_text(m: dict) -> str:
+    if m["met"] is None:
+        return "no verdict: the difference is within the noise" if m["target"] else ""
+    return "**met**" if m["met"] else "**not met**"
+
+
+# ---------------------------------------------------------------------------------------
+# The page.
+
+def page_section(results: dict, svg_name: str | None) -> str:
+    meta, measurements = results["meta"], results["measurements"]
+    out = [BEGIN, "", "## Results of the harness", ""]
+    out.append(f"Generated by `bench/run.sh` on {meta['finished_at']} ({meta['mode']} run); "
+               "re-running it replaces this section, the chart and the results JSON.")
+    out += ["", "| | |", "|---|---|",
+            f"| command | `{meta['command']}` |",
+            f"| machine | {meta['cpu']}, {meta['cores']} cores, {meta['ram_gib']} GiB RAM; {meta['os']} |",
+            f"| PostgreSQL | {meta['postgresql']} |",
+            f"| cluster | throwaway, {meta['cluster_settings']} |",
+            f"| pulse | commit {meta['pulse_commit']}, {meta['pulse_build']} |",
+            f"| Rust | {meta['rust']}; {meta['pgrx']} |",
+            f"| rounds | {meta['rounds']} interleaved round{'s' if meta['rounds'] != 1 else ''}"
+            + (f", {meta['seconds_per_run']} s per pgbench run, 2 clients, `-M prepared`" if meta["seconds_per_run"] else "")
+            + " |",
+            "| time per suite | " + ", ".join(f"{s} {t} s" for s, t in meta["suite_seconds"].items()) + " |",
+            ""]
+    if meta["mode"] == "quick":
+        out += ["**Quick run: tiny data and a few transactions per run. It checks that the harness works; "
+                "its numbers mean nothing.**", ""]
+
+    targeted = [m for m in measurements if m["target"]]
+    out += ["### Targets", ""]
+    if svg_name:
+        out += [f"![Each target: how far past it (green) or short of it (red), log scale]({svg_name})", ""]
+    out += ["| suite | measurement | result | target | | per round, min – max |", "|---|---|---|---|---|---|"]
+    for m in targeted:
+        spread = f"{fmt(m['min'])} – {fmt(m['max'])} {m['unit']}"
+        if m["ratio_definition"]:
+            spread += f" (baseline {fmt(m['baseline_median'])})"
+        out.append(f"| {m['suite']} | {m['name']} | {fmt(subject(m))} | {target_text(m['target'])} | {met_text(m)} | {spread} |")
+    ran = set(meta["suites"])
+    not_measured = [s for s in EXPECTED_TARGETS if s not in ran]
+    if not_measured:
+        out += ["", "Targets not measured in this run:", ""]
+        for s in not_measured:
+            why = ("its suite is not on this branch" if not os.path.exists(f"bench/suites/{s}.sh")
+                   else "its suite was not selected (--suites)")
+            out.append(f"- {SUITES.get(s, s)}: {EXPECTED_TARGETS[s]}: {why}.")
+    out.append("")
+
+    for suite in sorted({m["suite"] for m in measurements}, key=lambda s: list(SUITES).index(s) if s in SUITES else 99):
+        rows = [m for m in measurements if m["suite"] == suite]
+        out += [f"### {SUITES.get(suite, suite)}", ""]
+        if suite in results["scales"]:
+            out += [f"Scale: {results['scales'][suite]}.", ""]
+        out += curve(rows)
+        out += ["| measurement | unit | median | min – max | baseline median | ratio | target | |",
+                "|---|---|---|---|---|---|---|---|"]
+        for m in rows:
+            out.append(f"| {m['name']} | {m['unit']} | {fmt(m['median'])} | {fmt(m['min'])} – {fmt(m['max'])} | "
+                       f"{fmt(m['baseline_median']) if m['baseline_median'] is not None else ''} | "
+                       f"{fmt(m['ratio']) if m['ratio_definition'] else ''} | {target_text(m['target'])} | {met_text(m)} |")
+        notes = sorted({m["note"] for m in rows if m.get("note")})
+        if notes:
+            out += [""] + [f"- {n}." for n in notes]
+        out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+# Measurements named "<operation> at <size> <what>" (the history and scale suites) form a
+# curve: one row per operation, one column per size, medians.
+CURVE_NAME = re.compile(r"^(?P<operation>.*) at (?P<size>\d+) (?P<what>history rows|documents)$")
+
+
+def curve(rows: list[dict]) -> list[str]:
+    points = {}
+    for m in rows:
+        match = CURVE_NAME.match(m["name"])
+        if match and not m["ratio_definition"]:  # not the growth ratios, named alike
+            points.setdefault((match["operation"], m["unit"]), {})[int(match["size"])] = m["median"]
+            what = match["what"]
+    if not points:
+        return []
+    sizes = sorted({size for by_size in points.values() for size in by_size})
+    out = ["How each grows (medians):", "",
+           "| operation | unit | " + " | ".join(f"{size:,} {what}" for size in sizes) + " | largest / smallest |",
+           "|---|---|" + "---|" * (len(sizes) + 1)]
+    for (operation, unit), by_size in points.items():
+        first, last = by_size.get(sizes[0]), by_size.get(sizes[-1])
+        growth = f"{last / first:.2f}" if first and last is not None else ""
+        out.append(f"| {operation} | {unit} | " + " | ".join(fmt(by_size.get(size)) for size in sizes) + f" | {growth} |")
+    return out + ["", "All measurements:", ""]
+
+
+def write_page(path: str, section: str) -> None:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start, stop = text.find(BEGIN), text.find(END)
+    if start < 0 or stop < start:
+        sys.exit(f"bench/report.py: {path} has no generated section (the lines {BEGIN!r} and {END!r})")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text[:start] + section + text[stop + len(END):])
+
+
+# ---------------------------------------------------------------------------------------
+# The chart: one row per targeted measurement. The bar starts at the target line and its
+# length is how far past the target (right, green) or short of it (left, red) the result
+# is, as a factor on a log scale from 1/10 to 10: for "at least" targets result / target,
+# for "at most" targets target / result.
+
+def headroom(m: dict) -> float:
+    op, bound = m["target"].split()[0], float(m["target"].split()[1])
+    value = subject(m)
+    if value is None:
+        return 1.0
+    if op in (">=", ">"):
+        return value / bound if value > 0 else 0.1
+    return bound / value if value > 0 else 10.0  # at most: nothing added is as good as it gets
+
+
+def svg(results: dict) -> str:
+    rows = [m for m in results["measurements"] if m["target"]]
+    width, left, right, row_h, top = 1100, 470, 250, 22, 70
+    plot = width - left - right
+    centre = left + plot / 2
+    height = top + row_h * (len(rows) + len({m["suite"] for m in rows})) + 40
+    x = lambda factor: centre + max(-1.0, min(1.0, math.log10(factor))) * plot / 2  # noqa: E731
+    esc = html.escape
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="10" y="22" font-size="15" font-weight="bold">pulse against its targets '
+             f'({esc(results["meta"]["mode"])} run, {esc(results["meta"]["finished_at"])}, commit '
+             f'{esc(results["meta"]["pulse_commit"])})</text>',
+             '<text x="10" y="42" fill="#444">Bars start at the target line: green, met (how far past it); red, '
+             'not met (how far short); grey, no verdict (a difference within the noise). Log scale, clipped at 10×.</text>']
+    for factor, label in ((0.1, "10× short"), (0.5, "2× short"), (1, "target"), (2, "2× past"), (10, "10× past")):
+        parts.append(f'<line x1="{x(factor):.1f}" y1="{top - 8}" x2="{x(factor):.1f}" y2="{height - 30}" '
+                     f'stroke="{"#000" if factor == 1 else "#ddd"}" stroke-width="{1.5 if factor == 1 else 1}"/>')
+        parts.append(f'<text x="{x(factor):.1f}" y="{height - 14}" text-anchor="middle" fill="#444">{label}</text>')
+    y, suite = top, None
+    for m in rows:
+        if m["suite"] != suite:
+            suite = m["suite"]
+            parts.append(f'<text x="10" y="{y + 14}" font-weight="bold">{esc(SUITES.get(suite, suite))}</text>')
+            y += row_h
+        h = headroom(m)
+        x0, x1 = sorted((centre, x(h)))
+        colour = {True: "#2e8b3a", False: "#c62828", None: "#888"}[m["met"]]
+        name = m["name"] if len(m["name"]) <= 72 else m["name"][:71] + "…"
+        parts.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{esc(name)}</text>')
+        parts.append(f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(x1 - x0, 1.5):.1f}" height="{row_h - 8}" fill="{colour}"/>')
+        verdict = {True: "met", False: "not met", None: "within the noise"}[m["met"]]
+        result = f"{fmt(subject(m))} (target {target_text(m['target'])}) {verdict}"
+        parts.append(f'<text x="{left + plot + 8}" y="{y + 15}" fill="{colour}">{esc(result)}</text>')
+        y += row_h
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measurements", help="JSON lines written by the suites")
+    parser.add_argument("--meta", help="the run's metadata (bench/run.sh)")
+    parser.add_argument("--out", help="the results JSON to write (default with --rerender: that file)")
+    parser.add_argument("--rerender", help="a results JSON to evaluate and write again")
+    parser.add_argument("--page", help="docs/benchmarks.md: replace its generated section")
+    parser.add_argument("--svg", help="docs/benchmarks.svg: write the chart")
+    args = parser.parse_args()
+    if args.rerender:
+        with open(args.rerender, encoding="utf-8") as f:
+            results = json.load(f)
+        results["measurements"] = [evaluate(m) for m in results["measurements"]]
+        args.out = args.out or args.rerender
+    elif args.measurements and args.meta and args.out:
+        results = load(args)
+    else:
+        parser.error("give --measurements, --meta and --out, or --rerender")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {args.out}: {len(results['measurements'])} measurements from {', '.join(results['meta']['suites'])}")
+    if args.svg:
+        with open(args.svg, "w", encoding="utf-8") as f:
+            f.write(svg(results))
+        print(f"wrote {args.svg}")
+    if args.page:
+        write_page(args.page, page_section(results, os.path.relpath(args.svg, os.path.dirname(args.page)) if args.svg else None))
+        print(f"wrote the generated section of {args.page}")
+    for m in results["measurements"]:
+        if m["target"]:
+            print(f"  {({True: 'met    ', False: 'NOT MET', None: 'noise  '})[m['met']]} {m['suite']}: {m['name']}: {fmt(subject(m))} "
+                  f"(target {target_text(m['target'])})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Audit suite (issue 4), run by bench/run.sh:
+#   - throughput of single-row UPDATE, single-row INSERT and a 1000-row INSERT statement on
+#     documents.documents (100k rows; quick: 1k) with pulse's capture (identity, snapshot,
+#     hash chain), with no audit trigger, with a lean PL/pgSQL to_jsonb trigger, and with a
+#     supa_audit-style trigger (bench/sql/audit_baselines.sql);
+#   - each with durable commits and CPU-bound (synchronous_commit = off, a second pass);
+#   - pulse's added microseconds per row against the lean trigger's (transaction latency
+#     against "none", divided by the rows written);
+#   - WAL bytes per transaction of each variant (pg_current_wal_lsn() around each run).
+# Every variant runs the same pgbench script as the application role (authenticate, then
+# the write under row-level security); only the trigger differs. In a round every variant
+# runs once per workload, the order reversed every other round (A B C D, D C B A, ...).
+# The history the runs wrote must verify (audit.verify()), or the suite fails.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+
+VARIANTS=(none pulse lean supa)
+WORKLOADS=(update insert insert1000)
+DOCUMENTS=100000
+[[ "$BENCH_QUICK" == 1 ]] && DOCUMENTS=1000
+record_scale "documents.documents: one project with ${DOCUMENTS} documents; 2 pgbench clients"
+
+bench_database
+say "Loading ${DOCUMENTS} documents (bench/sql/audit_data.sql) and the baselines"
+psql_as postgres -v documents="$DOCUMENTS" -c 'CREATE EXTENSION pulse' -f bench/sql/audit_data.sql \
+    -f bench/sql/audit_baselines.sql -c "SELECT pulse.grant_application_role('bench_app')" >/dev/null
+WRITER="$(value "SELECT user_id FROM users.users WHERE email = 'writer@bench.example'")"
+TOKEN="$(value "SELECT token FROM users.open_session(${WRITER})")"
+DEFINES=(
+    -D token="$TOKEN"
+    -D project="$(value "SELECT project_id FROM projects.projects WHERE name = 'Bench'")"
+    -D first_doc="$(value "SELECT min(document_id) FROM documents.documents")"
+    -D last_doc="$(value "SELECT max(document_id) FROM documents.documents")"
+    -D filetype="$(value "SELECT filetype_id FROM pulse.filetype_reference WHERE code = 'pdf'")"
+    -D storage="$(value "SELECT storage_id FROM pulse.storage_reference WHERE code = 'bench'")"
+    -D priority="$(value "SELECT priority_id FROM pulse.priority_reference WHERE code = 'medium'")"
+    -D phase="$(value "SELECT phase_id FROM pulse.phase_reference WHERE code = 'build'")"
+)
+
+use_variant() {
+    local pulse=DISABLE lean=DISABLE supa=DISABLE
+    case "$1" in pulse) pulse=ENABLE ;; lean) lean=ENABLE ;; supa) supa=ENABLE ;; esac
+    psql_as postgres -c "ALTER TABLE documents.documents $pulse TRIGGER history_capture,
+                         $lean TRIGGER bench_lean, $supa TRIGGER bench_supa_style"
+}
+
+declare -A tps latency wal
+for sync in on off; do
+    for round in $(seq "$BENCH_ROUNDS"); do
+        say "synchronous_commit = ${sync}, round ${round}/${BENCH_ROUNDS}"
+        order=("${VARIANTS[@]}")
+        ((round % 2)) || order=(supa lean pulse none)
+        for workload in "${WORKLOADS[@]}"; do
+            for variant in "${order[@]}"; do
+                use_variant "$variant"
+                read -r t l _ w < <(PGOPTIONS="-c synchronous_commit=$sync" \
+                    pgbench_run bench_app "bench/pgbench/audit_$workload.sql" "${DEFINES[@]}")
+                tps[$sync/$workload/$variant]+="$t "
+                latency[$sync/$workload/$variant]+="$l "
+                wal[$sync/$workload/$variant]+="$w "
+            done
+        done
+    done
+done
+use_variant pulse
+problems="$(value "SELECT count(*) FROM audit.verify()")"
+[[ "$problems" == 0 ]] || die "audit.verify() found ${problems} broken links in the history the runs wrote"
+
+rows_of() { [[ $1 == insert1000 ]] && echo 1000 || echo 1; }
+label() { case "$1" in update) echo "single-row UPDATE" ;; insert) echo "single-row INSERT" ;; insert1000) echo "1000-row INSERT" ;; esac; }
+commit_label() { [[ $1 == on ]] && echo durable || echo "CPU-bound"; }
+# Added microseconds per row of a variant in each round: its latency minus the same
+# round's latency without a trigger, per row written.
+added() { # $1: key prefix sync/workload, $2: variant
+    paste -d ' ' <(tr ' ' '\n' <<<"${latency[$1/$2]}" | grep .) <(tr ' ' '\n' <<<"${latency[$1/none]}" | grep .) |
+        awk -v rows="$(rows_of "${1#*/}")" '{ printf "%s ", ($1 - $2) * 1000 / rows }'
+}
+# The issue's targets (issue 4) by measurement.
+throughput_target() { # $1: sync, $2: workload
+    case "$1/$2" in
+        on/update | on/insert) echo ">= 0.9" ;;
+        off/update | */insert1000) echo ">= 0.6" ;;
+    esac
+}
+for sync in on off; do
+    for workload in "${WORKLOADS[@]}"; do
+        key="$sync/$workload" what="$(label "$workload"), $(commit_label "$sync")"
+        target=() supa_target=()
+        [[ -n "$(throughput_target "$sync" "$workload")" ]] && target=(--target "$(throughput_target "$sync" "$workload")")
+        [[ "$key" == off/update ]] && supa_target=(--target ">= 3.5")
+        record --name "${what}: pulse / no trigger" --variant pulse --baseline "no trigger" --unit tps \
+            --values "${tps[$key/pulse]}" --baseline-values "${tps[$key/none]}" --ratio variant/baseline \
+            "${target[@]}"
+        for other in lean supa; do
+            record --name "${what}: ${other} / no trigger" --variant "$other" --baseline "no trigger" --unit tps \
+                --values "${tps[$key/$other]}" --baseline-values "${tps[$key/none]}" --ratio variant/baseline
+        done
+        record --name "${what}: pulse / supa_audit-style" --variant pulse --baseline "supa_audit-style" --unit tps \
+            --values "${tps[$key/pulse]}" --baseline-values "${tps[$key/supa]}" --ratio variant/baseline \
+            "${supa_target[@]}"
+        record --name "${what}: added µs per row, pulse / lean PL/pgSQL" --variant pulse --baseline "lean PL/pgSQL" \
+            --unit "µs per row" --values "$(added "$key" pulse)" --baseline-values "$(added "$key" lean)" \
+            --ratio variant/baseline --target "<= 0.5"
+        # WAL does not depend on synchronous_commit: the durable pass reports it.
+        if [[ "$sync" == on ]]; then
+            for variant in pulse lean supa; do
+                record --name "$(label "$workload"): WAL bytes per transaction, ${variant} / no trigger" \
+                    --variant "$variant" --baseline "no trigger" --unit "bytes per transaction" \
+                    --values "${wal[$key/$variant]}" --baseline-values "${wal[$key/none]}" --ratio variant/baseline
+            done
+        fi
+    done
+done
