@@ -131,6 +131,30 @@ pub fn caller_is_auditor() -> bool {
     found
 }
 
+/// Projects in which the caller's membership grants `permission`, ascending; empty without a
+/// caller.
+pub fn caller_project_ids(permission: Permission) -> Vec<i64> {
+    current_caller()
+        .map(|caller| member_project_ids(caller.user_id, permission))
+        .unwrap_or_default()
+}
+
+/// Whether the caller holds `permission` on every project: a system administrator, or for
+/// read a member of an auditor role.
+pub fn holds_on_every_project(permission: Permission) -> bool {
+    current_caller().is_some_and(|c| c.is_system_admin)
+        || (permission == Permission::Read && caller_is_auditor())
+}
+
+/// Whether the caller may read the rows of `reference` (a pulse.*_reference table) that pulse
+/// reads without SQL: the `read` policy every reference table has (`everyone` in
+/// sql/access.sql: an authenticated caller or an auditor role), or no row-level security on
+/// the table for the current role. tests/integration/test_discovery.py checks that the
+/// policies still say this.
+pub fn reference_rows_visible(reference: &Table) -> bool {
+    !reference.row_security_active() || current_caller().is_some() || caller_is_auditor()
+}
+
 fn parse_or_raise(permission: &str) -> Permission {
     Permission::parse(permission).unwrap_or_else(|error| raise(error))
 }
@@ -142,10 +166,7 @@ pub mod pulse {
     /// Projects in which the caller's membership grants `permission`; empty without a caller.
     #[pg_extern(stable, strict, parallel_restricted)]
     fn caller_project_ids(permission: &str) -> Vec<i64> {
-        let permission = parse_or_raise(permission);
-        current_caller()
-            .map(|caller| member_project_ids(caller.user_id, permission))
-            .unwrap_or_default()
+        super::caller_project_ids(parse_or_raise(permission))
     }
 
     /// The lower bound of the blanket-right range in every project policy: the smallest
@@ -153,10 +174,7 @@ pub mod pulse {
     /// an auditor role for read), NULL otherwise.
     #[pg_extern(stable, strict, parallel_restricted)]
     fn caller_all_projects_from(permission: &str) -> Option<i64> {
-        let permission = parse_or_raise(permission);
-        let all = current_caller().is_some_and(|c| c.is_system_admin)
-            || (permission == Permission::Read && caller_is_auditor());
-        all.then_some(i64::MIN)
+        holds_on_every_project(parse_or_raise(permission)).then_some(i64::MIN)
     }
 
     /// Whether the current database role is (a member of) a registered auditor role.

@@ -125,6 +125,16 @@ impl Table {
         self.rel
     }
 
+    /// Whether row-level security applies to this table for the current role: not for a
+    /// superuser or the table's owner, as `row_security_active` says.
+    pub fn row_security_active(&self) -> bool {
+        // SAFETY: `rel` is open; the check row_security_active makes.
+        unsafe {
+            pg_sys::check_enable_rls((*self.rel).rd_id, pg_sys::InvalidOid, true)
+                == pg_sys::CheckEnableRlsResult::RLS_ENABLED as i32
+        }
+    }
+
     /// The attribute number of `column`.
     pub fn column(&self, column: &'static CStr) -> i16 {
         // SAFETY: `rel` is open.

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 pub mod access;
 pub mod direct_read;
+pub mod discovery;
 pub mod documents;
 pub mod errors;
 pub mod history;

@@ -3,6 +3,7 @@
 
 pub mod assertion;
 pub mod chain;
+pub mod discovery_filter;
 pub mod jsonb_text;
 pub mod phc;
 pub mod s3_presign;

@@ -445,6 +445,35 @@ def test_without_a_session_nothing_is_found(world):
             call(world, conn, "nobody", "SELECT * FROM documents.document_facets('{\"phase\": \"idea\"}')", ())
 
 
+def test_code_lookups_follow_the_reference_read_policy(world):
+    """pulse.parse_discovery_filter reads reference codes without SQL and applies the `read`
+    policy of the reference tables itself (access::reference_rows_visible): every reference
+    table must still have exactly that policy."""
+    with world.connect() as su:
+        policies = su.execute("""SELECT c.oid::regclass::text, p.polname, p.polcmd, pg_get_expr(p.polqual, p.polrelid)
+                                   FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+                                  WHERE c.oid::regclass::text = ANY (string_to_array(pulse.reference_table_list(), ', '))
+                                    AND p.polcmd = 'r'""").fetchall()
+        tables = su.execute("SELECT string_to_array(pulse.reference_table_list(), ', ')").fetchone()[0]
+    assert sorted(t for t, *_ in policies) == sorted(tables)
+    for table, name, _, qual in policies:
+        assert (name, qual) == ("read", "((( SELECT pulse.current_user_id() AS current_user_id) IS NOT NULL) OR "
+                                        "( SELECT pulse.caller_is_auditor() AS caller_is_auditor))"), table
+    # An auditor role without a session sees the codes, as the policy lets it.
+    with connect(world, "auditor") as conn:
+        assert call(world, conn, "auditor", "SELECT count(*) AS n FROM documents.document_facets('{\"phase\": \"idea\"}')",
+                    ())[0]["n"] >= 1
+
+
+def test_a_properties_filter_reaches_the_query_exactly(world):
+    """Numbers in a properties filter keep every digit (the filter is never a double)."""
+    exact = '{"n": 123456789012345678901234567890.000000000000000000001, "deep": {"list": [1e-30, "x"]}}'
+    with world.connect() as su:
+        kept = su.execute("SELECT (pulse.parse_discovery_filter('documents', jsonb_build_object('properties', %s::jsonb),"
+                          " 5, NULL)).properties = %s::jsonb", (exact, exact)).fetchone()[0]
+    assert kept
+
+
 def test_the_maintenance_path_sees_everything(world):
     snap = Snapshot(world)
     with world.connect() as su:
@@ -479,6 +508,10 @@ BAD = [
     ("documents.search_documents(%s)", {"storage": "nowhere"}, "22023", 'unknown storage code "nowhere"'),
     ("projects.search_projects(%s)", {"role": "boss"}, "22023", 'unknown role code "boss"'),
     ("documents.search_documents(%s)", {"phase": 3}, "22023", 'filter key "phase" takes a code or an array of codes'),
+    ("documents.search_documents(%s)", {"phase": [None]}, "22023", 'filter key "phase" takes a code or an array of codes'),
+    ("documents.search_documents(%s)", {"project": 10**40}, "22023", 'filter key "project" takes a positive integer id'),
+    ("projects.search_projects(%s)", {"owner": 2**31}, "22023", 'filter key "owner" takes a positive integer id'),
+    ("projects.search_projects(%s)", {"q": "x" * 1001}, "22023", 'filter key "q" takes a string of at most 1000 characters'),
     ("documents.search_documents(%s)", {"project": ["7"]}, "22023", 'filter key "project" takes a positive integer id'),
     ("documents.search_documents(%s)", {"uploaded_by": [0]}, "22023", 'filter key "uploaded_by" takes a positive integer id'),
     ("projects.search_projects(%s)", {"owner": 1.5}, "22023", 'filter key "owner" takes a positive integer id'),
