@@ -187,6 +187,9 @@ pub enum FilterError {
     UnknownKind(String),
     #[error("a filter is a JSON object, not {0}")]
     NotAnObject(&'static str),
+    /// Not reachable from SQL, where the filter is a jsonb printed by `jsonb_out`.
+    #[error("a filter is a JSON object, and this is not valid JSON")]
+    NotJson,
     #[error("page_size must be between 1 and 500, not {}", .0.map_or("NULL".to_string(), |n| n.to_string()))]
     PageSize(Option<i32>),
     #[error("unknown filter key \"{key}\"")]
@@ -298,9 +301,9 @@ pub fn check<R: Resolve>(
         Some(n @ 1..=500) => n,
         other => return Err(FilterError::PageSize(other)),
     };
-    // jsonb_out printed it, so it is valid JSON with unique keys; a BTreeMap orders them.
+    // From SQL, jsonb_out printed it: valid JSON with unique keys. A BTreeMap orders them.
     let entries: BTreeMap<String, Box<RawValue>> =
-        serde_json::from_str(filter).map_err(|_| FilterError::NotAnObject("object"))?;
+        serde_json::from_str(filter).map_err(|_| FilterError::NotJson)?;
 
     let mut want = Filter {
         kind,
@@ -645,6 +648,10 @@ mod tests {
         assert_eq!(
             err("projects", "7", Some(5)),
             "a filter is a JSON object, not number"
+        );
+        assert_eq!(
+            err("projects", "{\"a\": ", Some(5)),
+            "a filter is a JSON object, and this is not valid JSON"
         );
         assert_eq!(
             err("projects", "{}", None),
