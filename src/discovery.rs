@@ -24,6 +24,7 @@ use crate::access::{
 use crate::direct_read::Table;
 use crate::errors::{raise, SqlError};
 use crate::identity::current_caller;
+use crate::reference_tables::{reference_of_key, Reference};
 
 impl SqlError for FilterError {
     fn sqlstate(&self) -> PgSqlErrorCode {
@@ -55,66 +56,24 @@ impl SqlError for DiscoveryError {
 /// the words indexes and queries of sql/discovery.sql use.
 const SIMPLE_CONFIG: pg_sys::Oid = pg_sys::Oid::from_u32(3748);
 
-/// Where the codes of `key` are: the reference table, its primary key index, the id column
-/// and the column holding the codes.
-fn code_table(key: CodeKey) -> (&'static CStr, &'static CStr, &'static CStr, &'static CStr) {
-    match key {
-        CodeKey::Features => (
-            c"feature_reference",
-            c"feature_reference_pkey",
-            c"feature_id",
-            c"code",
-        ),
-        CodeKey::TechStack => (
-            c"tech_stack_reference",
-            c"tech_stack_reference_pkey",
-            c"tech_stack_id",
-            c"code",
-        ),
-        CodeKey::Tags => (c"tag_reference", c"tag_reference_pkey", c"tag_id", c"code"),
-        CodeKey::Phase => (
-            c"phase_reference",
-            c"phase_reference_pkey",
-            c"phase_id",
-            c"code",
-        ),
-        CodeKey::Priority => (
-            c"priority_reference",
-            c"priority_reference_pkey",
-            c"priority_id",
-            c"code",
-        ),
-        CodeKey::License => (
-            c"license_reference",
-            c"license_reference_pkey",
-            c"license_id",
-            c"code",
-        ),
-        CodeKey::Role => (
-            c"access_role_reference",
-            c"access_role_reference_pkey",
-            c"access_role_id",
-            c"code",
-        ),
-        CodeKey::Filetype => (
-            c"filetype_reference",
-            c"filetype_reference_pkey",
-            c"filetype_id",
-            c"code",
-        ),
-        CodeKey::MimeCategory => (
-            c"filetype_reference",
-            c"filetype_reference_pkey",
-            c"filetype_id",
-            c"category",
-        ),
-        CodeKey::Storage => (
-            c"storage_reference",
-            c"storage_reference_pkey",
-            c"storage_id",
-            c"code",
-        ),
-    }
+/// Where the codes of `key` are: its reference table, and the column holding the codes (a
+/// MIME category is a column of the filetypes).
+fn code_table(key: CodeKey) -> (&'static Reference, &'static CStr) {
+    let (reference, column) = match key {
+        CodeKey::Features => ("feature", c"code"),
+        CodeKey::TechStack => ("tech_stack", c"code"),
+        CodeKey::Tags => ("tag", c"code"),
+        CodeKey::Phase => ("phase", c"code"),
+        CodeKey::Priority => ("priority", c"code"),
+        CodeKey::License => ("license", c"code"),
+        CodeKey::Role => ("role", c"code"),
+        CodeKey::Filetype => ("filetype", c"code"),
+        CodeKey::MimeCategory => ("filetype", c"category"),
+        CodeKey::Storage => ("storage", c"code"),
+    };
+    let reference = reference_of_key(reference)
+        .unwrap_or_else(|| raise(DiscoveryError::Internal("an unknown reference table")));
+    (reference, column)
 }
 
 /// The database's side of a check.
@@ -126,14 +85,14 @@ impl Resolve for Database {
     /// Read from the reference table without SQL (a few rows; through SPI each key cost tens
     /// of microseconds), as the caller may see it: an unauthenticated caller sees no code.
     fn codes(&mut self, key: CodeKey, codes: &[String]) -> (Vec<i32>, Vec<String>) {
-        let (name, index, id, code) = code_table(key);
-        let table = Table::open(c"pulse", name);
+        let (reference, code) = code_table(key);
+        let table = Table::open(c"pulse", reference.table);
         let (mut ids, mut found) = (Vec::new(), Vec::new());
         if !reference_rows_visible(&table) {
             return (ids, found);
         }
-        let (id, code) = (table.column(id), table.column(code));
-        table.scan_all(index, |row| {
+        let (id, code) = (table.column(reference.id), table.column(code));
+        table.scan_all(reference.pkey, |row| {
             // SPDX identifiers are unique case-insensitively; the codes asked for arrive
             // lower-cased.
             let value = row.get::<String>(code).map(|c| match key {

@@ -15,6 +15,7 @@ pub mod history;
 pub mod identity;
 pub mod kept_plans;
 pub mod reference_guard;
+pub mod reference_tables;
 pub mod session_monitor;
 pub mod settings;
 pub mod spi_read;
@@ -134,10 +135,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/discovery.sql",
     name = "discovery",
-    requires = [
-        "document_lifecycle",
-        access::pulse::caller_all_projects_from
-    ]
+    requires = ["document_lifecycle"]
 );
 extension_sql_file!(
     "../sql/scale_out.sql",

@@ -24,6 +24,7 @@ use super::snapshot::{self, RawRow, LINK_SETS};
 use super::HistoryError;
 use crate::direct_read::{self, Table};
 use crate::errors::{raise, SqlError};
+use crate::reference_tables::{reference_of_column, reference_of_key};
 use crate::spi_read;
 
 thread_local! {
@@ -151,7 +152,7 @@ fn restorable(column: &str) -> bool {
 /// Whether the snapshot holds the column's value: excluded columns are missing, redacted
 /// ones hold only a hash. A rollback leaves both as they are.
 fn recorded(snapshot: &Map<String, Value>, column: &str) -> bool {
-    let key = snapshot::reference_of_column(column).map_or(column, |r| r.key);
+    let key = reference_of_column(column).map_or(column, |r| r.key);
     match snapshot.get(key) {
         None => false,
         Some(Value::String(s)) => !s.starts_with(snapshot::REDACTED_PREFIX),
@@ -167,7 +168,7 @@ fn flat_record(snapshot: &Map<String, Value>) -> Value {
         if LINK_SETS.iter().any(|s| s.key == key) {
             continue;
         }
-        match snapshot::REFERENCES.iter().find(|r| r.key == key) {
+        match reference_of_key(key) {
             Some(r) => {
                 flat.insert(
                     r.column.to_owned(),
