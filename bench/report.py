@@ -37,6 +37,7 @@ SUITES = {
     "history": "History reads against history size (issues 4 and 9)",
     "scale": "Main operations against data size (issue 9)",
     "discovery": "Discovery (issue 7)",
+    "sql_path": "The SQL path of tables Citus manages (issue 10)",
 }
 # Targets measured by a suite that may not be on the branch or in the run: named on the page
 # as not measured rather than silently missing.

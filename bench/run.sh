@@ -57,7 +57,7 @@ fi
 
 # The suites in the order the page shows them, then any other suite file.
 ALL=()
-for name in audit access documents history scale discovery; do
+for name in audit access documents history scale discovery sql_path; do
     [[ -f "bench/suites/$name.sh" ]] && ALL+=("$name")
 done
 for file in bench/suites/*.sh; do

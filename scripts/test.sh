@@ -87,12 +87,23 @@ S3_ACCESS_KEY="pulse-test-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 S3_SECRET_KEY="$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')"
 start_s3s_fs "$WORK/s3" "$S3_PORT" "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
 
+pytest_run() { # $@: pytest arguments
+    PULSE_TEST_DSN="host=127.0.0.1 port=${PORT} user=postgres dbname=postgres" \
+    PULSE_PG_BIN="$PG_BIN" \
+    PULSE_TEST_S3_ENDPOINT="http://127.0.0.1:${S3_PORT}" \
+    PULSE_TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY" \
+    PULSE_TEST_S3_SECRET_KEY="$S3_SECRET_KEY" \
+    PULSE_TEST_S3_DIR="$WORK/s3" \
+    PULSE_PACKAGE="$PACKAGE" \
+        "$PULSE_ROOT/.venv/bin/python" -m pytest -q "$@"
+}
+
 say "Integration tests (pytest)"
-PULSE_TEST_DSN="host=127.0.0.1 port=${PORT} user=postgres dbname=postgres" \
-PULSE_PG_BIN="$PG_BIN" \
-PULSE_TEST_S3_ENDPOINT="http://127.0.0.1:${S3_PORT}" \
-PULSE_TEST_S3_ACCESS_KEY="$S3_ACCESS_KEY" \
-PULSE_TEST_S3_SECRET_KEY="$S3_SECRET_KEY" \
-PULSE_TEST_S3_DIR="$WORK/s3" \
-PULSE_PACKAGE="$PACKAGE" \
-    "$PULSE_ROOT/.venv/bin/python" -m pytest -q "$PULSE_ROOT/tests/integration"
+pytest_run "$PULSE_ROOT/tests/integration"
+
+# With pulse.direct_access off pulse reads its tables and appends history through SQL, as it
+# does for the tables Citus distributes (src/through_sql.rs, docs/scaling.md): the tests that
+# go through those reads and appends run again so.
+say "Integration tests of the SQL path (pulse.direct_access = off)"
+PULSE_TEST_DIRECT_ACCESS=off pytest_run \
+    "$PULSE_ROOT"/tests/integration/test_{identity,access,history,discovery,document_lifecycle,documents_s3,persona_matrix}.py

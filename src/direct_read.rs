@@ -8,6 +8,9 @@
 //! way also resolves no names through `search_path` and checks no table privileges: the
 //! callers are pulse's own functions, whose EXECUTE privilege is the gate, exactly as it is
 //! for a SECURITY DEFINER function.
+//!
+//! A table Citus manages holds no rows in the local relation, so it is read through SQL
+//! instead (`through_sql`), as is every table while `pulse.direct_access` is off.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,6 +22,7 @@ use pgrx::{FromDatum, IntoDatum};
 
 use crate::errors::raise;
 use crate::identity::IdentityError;
+use crate::through_sql;
 
 thread_local! {
     /// Catalog lookups made once per backend: (schema, relation) -> OID and (relation,
@@ -42,6 +46,7 @@ unsafe extern "C-unwind" fn forget_catalog_lookups(_arg: pg_sys::Datum, _relid: 
     // No borrow is ever held across a call into PostgreSQL, so these cannot conflict.
     RELATION_OIDS.with_borrow_mut(HashMap::clear);
     ATTNUMS.with_borrow_mut(HashMap::clear);
+    through_sql::forget();
 }
 
 /// The OID of relation `schema.name` (a table or an index), InvalidOid when missing.
@@ -98,6 +103,8 @@ fn with_snapshot<T>(take: unsafe fn() -> pg_sys::Snapshot, f: impl FnOnce() -> T
 pub struct Table {
     rel: pg_sys::Relation,
     schema: &'static CStr,
+    /// Read (and, for history, written) through SQL: see `through_sql`.
+    through_sql: bool,
 }
 
 impl Table {
@@ -117,12 +124,21 @@ impl Table {
         }
         // SAFETY: opening an existing relation by OID.
         let rel = unsafe { pg_sys::table_open(relid, lock as pg_sys::LOCKMODE) };
-        Self { rel, schema }
+        Self {
+            rel,
+            schema,
+            through_sql: through_sql::required(relid),
+        }
     }
 
     /// The open relation.
     pub fn relation(&self) -> pg_sys::Relation {
         self.rel
+    }
+
+    /// Whether this table's rows are reached through SQL rather than the local relation.
+    pub fn through_sql(&self) -> bool {
+        self.through_sql
     }
 
     /// Whether row-level security applies to this table for the current role: not for a
@@ -176,6 +192,9 @@ impl Table {
         visit: impl FnMut(&Row) -> ControlFlow<()>,
     ) {
         let index_oid = self.index(index);
+        if self.through_sql {
+            return through_sql::scan(self, index_oid, keys, visit);
+        }
         let mut scan_keys: Vec<pg_sys::ScanKeyData> = keys
             .iter()
             .map(|&(column, equal, datum)| {
@@ -200,7 +219,7 @@ impl Table {
     /// Visit every row of a small table (roles, auditors, the key), in `index` order: a
     /// full index scan, which unlike a heap scan needs no system call to size the table.
     pub fn scan_all(&self, index: &'static CStr, visit: impl FnMut(&Row) -> ControlFlow<()>) {
-        self.scan(self.index(index), &mut [], visit);
+        self.scan_keys(index, &[], visit);
     }
 
     fn index(&self, index: &'static CStr) -> pg_sys::Oid {
@@ -277,6 +296,10 @@ pub struct Row {
 }
 
 impl Row {
+    pub(crate) fn new(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc) -> Self {
+        Self { tuple, desc }
+    }
+
     /// The tuple and its descriptor, valid until the scan moves on.
     pub fn raw(&self) -> (pg_sys::HeapTuple, pg_sys::TupleDesc) {
         (self.tuple, self.desc)

@@ -19,6 +19,7 @@ pub mod reference_tables;
 pub mod session_monitor;
 pub mod settings;
 pub mod spi_read;
+pub mod through_sql;
 pub mod transaction;
 
 pgrx::pg_module_magic!();

@@ -19,10 +19,15 @@ pub static SESSION_TOUCH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static IDENTITY_ASSERTION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(600);
 /// Whether every change to audited data needs `pulse.set_change_reason()` first.
 pub static REQUIRE_CHANGE_REASON: GucSetting<bool> = GucSetting::<bool>::new(false);
-/// The signed identity assertion of the current transaction (set by `pulse.authenticate`).
+/// What registering content already present in the project and storage does.
 pub static DUPLICATE_DOCUMENTS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"refuse"));
 
+/// Whether pulse reads its hot-path tables and appends history through the local relations
+/// (see `through_sql`); a table Citus manages is reached through SQL either way.
+pub static DIRECT_ACCESS: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// The signed identity assertion of the current transaction (set by `pulse.authenticate`).
 pub static IDENTITY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn register() {
@@ -80,6 +85,14 @@ pub fn register() {
         c"Read by documents.register_document() when its on_duplicate argument is NULL.",
         &DUPLICATE_DOCUMENTS,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pulse.direct_access",
+        c"Read pulse's tables through their indexes and append history without SQL.",
+        c"Off, pulse reads and appends through SQL, as it does by itself for the tables Citus distributes; slower, for diagnosis and for testing that path.",
+        &DIRECT_ACCESS,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_string_guc(

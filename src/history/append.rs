@@ -11,6 +11,10 @@
 //! by construction; `tests/integration/test_history.py` checks every constraint against
 //! every row a concurrent random workload wrote.
 //!
+//! Where Citus manages the tables (or `pulse.direct_access` is off) the same sealed row and
+//! head go through SQL instead (`crate::through_sql`), which the append-only guard lets
+//! pass while pulse writes them.
+//!
 //! The caller holds the entity (see `chain::lock_entity`), so the head read here under the
 //! newest snapshot is the last committed one or this transaction's own.
 
@@ -19,11 +23,12 @@ use std::ffi::{CStr, CString};
 use pgrx::prelude::*;
 use pgrx::IntoDatum;
 
-use super::chain::{read_head, row_hash, Chain, EntityKey};
+use super::chain::{read_head, row_hash, Chain, EntityKey, Head};
 use super::snapshot::RawRow;
-use super::HistoryError;
+use super::{writing_history, HistoryError};
 use crate::direct_read::Table;
 use crate::errors::raise;
+use crate::through_sql;
 
 /// The values of a history row that describe the change (everything but the entity key, the
 /// snapshot, the chain columns and the transaction's time and id, which `append` fills in).
@@ -71,6 +76,15 @@ impl NewRow {
         }
         // SAFETY: values and nulls have one entry per attribute of `desc`.
         unsafe { pg_sys::heap_form_tuple(desc, self.values.as_mut_ptr(), self.nulls.as_mut_ptr()) }
+    }
+
+    /// The value of every attribute, None for NULL (what `through_sql::insert` takes).
+    fn values(&self) -> Vec<Option<pg_sys::Datum>> {
+        self.values
+            .iter()
+            .zip(&self.nulls)
+            .map(|(&value, &null)| (!null).then_some(value))
+            .collect()
     }
 }
 
@@ -173,13 +187,8 @@ pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values
         Some(&snapshot_text),
     );
     row.put(&history, c"row_hash", datum(hash.to_vec()));
-    let sealed = row.form(&history);
-    // SAFETY: `sealed` was formed for this open relation; simple_heap_insert sets its t_self.
-    unsafe {
-        pg_sys::heap_freetuple(unsealed);
-        pg_sys::simple_heap_insert(history.relation(), sealed);
-    }
-    insert_index_entries(&history, sealed);
+    // SAFETY: formed with this relation's descriptor, and read no more.
+    unsafe { pg_sys::heap_freetuple(unsealed) };
 
     let heads = Table::open_for_write(c"audit", head_name);
     let mut new_head = NewRow::for_table(&heads);
@@ -189,7 +198,32 @@ pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values
     }
     new_head.put(&heads, c"version", datum(version));
     new_head.put(&heads, c"row_hash", datum(hash.to_vec()));
-    let tuple = new_head.form(&heads);
+
+    if history.through_sql() || heads.through_sql() {
+        append_through_sql(&history, &row, &heads, &new_head, head.is_some(), key);
+    } else {
+        append_directly(&history, &mut row, &heads, &mut new_head, head);
+    }
+    // What SPI does after a write: later reads in this command see the row and the head.
+    // SAFETY: plain transaction bookkeeping.
+    unsafe { pg_sys::CommandCounterIncrement() };
+    version
+}
+
+/// Insert the sealed row with `simple_heap_insert` and its index entries, and move the head
+/// in place (or insert it for an entity's first row).
+fn append_directly(
+    history: &Table,
+    row: &mut NewRow,
+    heads: &Table,
+    new_head: &mut NewRow,
+    head: Option<Head>,
+) {
+    let sealed = row.form(history);
+    // SAFETY: `sealed` was formed for this open relation; simple_heap_insert sets its t_self.
+    unsafe { pg_sys::simple_heap_insert(history.relation(), sealed) };
+    insert_index_entries(history, sealed);
+    let tuple = new_head.form(heads);
     match head {
         Some(mut old) => {
             // SAFETY: `old.tid` is the head row read above under the newest snapshot, which
@@ -199,19 +233,48 @@ pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values
                 (*(*tuple).t_data).t_infomask2 & pg_sys::HEAP_ONLY_TUPLE as u16 != 0
             };
             if !heap_only {
-                insert_index_entries(&heads, tuple);
+                insert_index_entries(heads, tuple);
             }
         }
         None => {
             // SAFETY: as for the history row.
             unsafe { pg_sys::simple_heap_insert(heads.relation(), tuple) };
-            insert_index_entries(&heads, tuple);
+            insert_index_entries(heads, tuple);
         }
     }
-    // What SPI does after a write: later reads in this command see the row and the head.
-    // SAFETY: plain transaction bookkeeping.
-    unsafe { pg_sys::CommandCounterIncrement() };
-    version
+}
+
+/// The same append as statements: an INSERT of the sealed row, and an UPDATE of the head
+/// (an INSERT for an entity's first row), which the append-only guard passes while pulse
+/// writes history. SPI makes the rows visible to the transaction's later commands.
+fn append_through_sql(
+    history: &Table,
+    row: &NewRow,
+    heads: &Table,
+    new_head: &NewRow,
+    head_exists: bool,
+    key: EntityKey,
+) {
+    let values = row.values();
+    let head_values = new_head.values();
+    writing_history(std::panic::AssertUnwindSafe(|| {
+        through_sql::insert(history, &values);
+        if !head_exists {
+            return through_sql::insert(heads, &head_values);
+        }
+        let at = |column| {
+            let attnum = heads.column(column);
+            (attnum, head_values[attnum as usize - 1])
+        };
+        let mut entity = vec![(heads.column(c"project_id"), pg_sys::Datum::from(key.0))];
+        if let Some(document_id) = key.1 {
+            entity.push((
+                heads.column(c"document_id"),
+                pg_sys::Datum::from(document_id),
+            ));
+        }
+        through_sql::update(heads, &[at(c"version"), at(c"row_hash")], &entity);
+    }));
 }
 
 #[cfg(any(test, feature = "pg_test"))]

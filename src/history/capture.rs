@@ -12,7 +12,7 @@
 //! transaction leaves none.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgTriggerError, Uuid};
@@ -50,10 +50,20 @@ thread_local! {
     static PENDING_LINKS: RefCell<BTreeMap<i64, BTreeMap<&'static str, SetDelta>>> =
         const { RefCell::new(BTreeMap::new()) };
     static LAST_PROJECT_SNAPSHOT: KeptPlan = const { RefCell::new(None) };
+    /// Projects this transaction inserted. A project read through SQL cannot say which
+    /// transaction wrote it (`crate::through_sql`); the link flush asks here instead, so
+    /// that links added to new projects take no lock per project there either. Emptied
+    /// when the transaction ends and when a subtransaction aborts (its inserts are gone).
+    static INSERTED_PROJECTS: RefCell<HashSet<i64>> = RefCell::new(HashSet::new());
 }
 
 pub fn forget_pending() {
     PENDING_LINKS.with_borrow_mut(BTreeMap::clear);
+    forget_inserted_projects();
+}
+
+pub fn forget_inserted_projects() {
+    INSERTED_PROJECTS.with_borrow_mut(HashSet::clear);
 }
 
 /// What one history row says, before the chain seals it.
@@ -253,6 +263,7 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
     }
     match (old, new) {
         (None, Some(new)) => {
+            INSERTED_PROJECTS.with_borrow_mut(|inserted| inserted.insert(project_id));
             let snapshot = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
             write_project_history(project_id, Record::new("INSERT", snapshot, &[]));
         }
@@ -324,7 +335,8 @@ fn flush_link_changes() {
                     let (tuple, desc) = row.raw();
                     let row = RawRow { tuple, desc };
                     (
-                        row.written_by_this_transaction(),
+                        row.written_by_this_transaction()
+                            || INSERTED_PROJECTS.with_borrow(|i| i.contains(&project_id)),
                         snapshot::project_snapshot(&row),
                     )
                 })

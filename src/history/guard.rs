@@ -3,7 +3,8 @@
 //! UPDATE, DELETE and TRUNCATE on the history tables, the chain heads, the tombstones and
 //! the DDL log are refused for every role, the owner included, and so is an INSERT into the
 //! history and chain tables: pulse appends to those without SQL (`append.rs`). Only a
-//! purge's tombstone and the retention purge itself (`audit.purge_history`) pass. Disabling the triggers needs ownership of the tables, which the application role
+//! purge's tombstone, the retention purge itself (`audit.purge_history`) and, where Citus
+//! manages the tables, pulse's own appends through SQL pass. Disabling the triggers needs ownership of the tables, which the application role
 //! never has; a superuser who does so anyway is caught by `audit.verify()`.
 
 use pgrx::prelude::*;
@@ -19,6 +20,13 @@ fn qualified(trigger: &PgTrigger<'_>) -> String {
     }
 }
 
+fn is_chain_head(trigger: &PgTrigger<'_>) -> bool {
+    trigger.table_schema().is_ok_and(|schema| schema == "audit")
+        && trigger
+            .table_name()
+            .is_ok_and(|table| table == "project_chain" || table == "document_chain")
+}
+
 #[pg_schema]
 mod audit {
     use super::*;
@@ -32,8 +40,10 @@ mod audit {
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
         let allowed = match trigger.op()? {
             PgTriggerOperation::Insert => is_writing_history(),
+            // A head moved through SQL (`through_sql`, where Citus manages the tables).
+            PgTriggerOperation::Update => is_writing_history() && is_chain_head(trigger),
             PgTriggerOperation::Delete => is_purging(),
-            PgTriggerOperation::Update | PgTriggerOperation::Truncate => false,
+            PgTriggerOperation::Truncate => false,
         };
         if allowed {
             return Ok(trigger.new().or_else(|| trigger.old()));

@@ -50,10 +50,19 @@ class Database:
         return dict(part.split("=", 1) for part in self.dsn.split())
 
 
+# PULSE_TEST_DIRECT_ACCESS=off runs the tests with pulse.direct_access off in every database
+# they create: pulse then reads its tables and appends history through SQL, as it does for
+# the tables Citus distributes (src/through_sql.rs). scripts/test.sh runs the tests of
+# identity, access, history, discovery, documents and the persona matrix a second time so.
+DIRECT_ACCESS = os.environ.get("PULSE_TEST_DIRECT_ACCESS", "on")
+
+
 def create_database(with_extension: bool = True) -> Database:
     name = "pulse_t_" + uuid.uuid4().hex[:12]
     with psycopg.connect(admin_dsn(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        if DIRECT_ACCESS != "on":
+            conn.execute(f'ALTER DATABASE "{name}" SET pulse.direct_access = {DIRECT_ACCESS}')
     db = Database(name)
     if with_extension:
         with db.connect(autocommit=True) as conn:

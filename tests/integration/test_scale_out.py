@@ -13,7 +13,12 @@ Citus cannot run here, so these tests check what Citus would be given and what i
 * no INSERT ... VALUES of pulse's holds a subquery (Citus refuses it on a distributed table),
   in sql/, in src/ and in the function bodies of the catalog;
 * pulse.distribute() refuses clearly without Citus, and refuses callers who are neither
-  superuser nor the extension's owner.
+  superuser nor the extension's owner;
+* with pulse.direct_access off, pulse reads its tables and appends history through SQL
+  statements, as it does for the tables Citus manages (src/through_sql.rs), and with it on
+  it runs none of them; only a superuser can turn it off. (scripts/test.sh runs the tests
+  of identity, access, history, discovery and the document lifecycle a second time with it
+  off.)
 
 The checkers are plain functions over rows read from the catalog, and each is shown to find
 a planted violation.
@@ -26,7 +31,8 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import SCHEMAS, create_database, drop_database
+from conftest import SCHEMAS, create_app_database, create_database, drop_database
+from populate import populate
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ANCHOR = "projects.projects"
@@ -288,6 +294,63 @@ def test_function_declarations(su):
            AND p.proname IN ('citus_distribution_plan', 'distribute')""").fetchall())
     assert rows == {"citus_distribution_plan": ["s", "s", False, ["search_path=pg_catalog, pg_temp"]],
                     "distribute": ["v", "u", False, ["search_path=pg_catalog, pg_temp"]]}
+
+
+# ----------------------------------------------------------------------------------------
+# The SQL path that tables Citus manages take (pulse.direct_access off).
+
+# The statements src/through_sql.rs runs for one table: reads, and history appends.
+THROUGH_SQL = re.compile(r"^(SELECT t FROM \w+\.\w+ AS t"
+                         r"|INSERT INTO audit\.(project|document)_(history|chain) |UPDATE audit\.\w+ SET)")
+
+
+def statements_through_sql(conn):
+    """{statement prefix: calls} of pulse's own reads and appends through SQL."""
+    found = {}
+    for query, calls in conn.execute("SELECT query, calls FROM pg_stat_statements").fetchall():
+        match = THROUGH_SQL.match(query)
+        if match:
+            found[match.group(1)] = found.get(match.group(1), 0) + calls
+    return found
+
+
+@pytest.mark.parametrize("direct_access", ["on", "off"])
+def test_direct_access_off_reads_and_appends_through_sql(direct_access):
+    database = create_database()
+    try:
+        with database.connect(autocommit=True) as su:
+            su.execute("CREATE EXTENSION pg_stat_statements")
+            su.execute(f"ALTER DATABASE \"{database.name}\" SET pulse.direct_access = {direct_access}")
+            su.execute(f"ALTER DATABASE \"{database.name}\" SET pg_stat_statements.track = 'all'")
+        with database.connect() as conn:
+            conn.execute("SELECT pg_stat_statements_reset()")
+            populate(conn)  # authenticates, writes projects, links and documents, purges
+            conn.commit()
+            assert conn.execute("SELECT count(*) FROM audit.verify()").fetchone() == (0,)
+            found = statements_through_sql(conn)
+        if direct_access == "on":
+            assert found == {}
+            return
+        for statement in ("SELECT t FROM users.sessions AS t", "SELECT t FROM pulse.identity_key AS t",
+                          "SELECT t FROM projects.project_member AS t", "SELECT t FROM audit.project_chain AS t",
+                          "SELECT t FROM pulse.phase_reference AS t", "INSERT INTO audit.project_history ",
+                          "INSERT INTO audit.document_history ", "INSERT INTO audit.project_chain ",
+                          "UPDATE audit.project_chain SET"):
+            assert found.get(statement, 0) > 0, statement
+    finally:
+        drop_database(database)
+
+
+def test_only_a_superuser_turns_direct_access_off():
+    database = create_app_database()
+    try:
+        with psycopg.connect(database.app_dsn, autocommit=True) as app:
+            assert app.execute("""SELECT context, boot_val FROM pg_settings
+                                   WHERE name = 'pulse.direct_access'""").fetchone() == ("superuser", "on")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute("SET pulse.direct_access = off")
+    finally:
+        drop_database(database)
 
 
 # ----------------------------------------------------------------------------------------
