@@ -191,6 +191,24 @@ fn kept_plan(text: &CString, arguments: &mut Arguments) -> pg_sys::SPIPlanPtr {
     plan
 }
 
+/// `<prefix><column> OPERATOR(pg_catalog.=) $n` for each (attribute, type, value), the values
+/// added to `arguments`.
+fn equalities(
+    rel: pg_sys::Relation,
+    prefix: &str,
+    keys: impl Iterator<Item = (i16, pg_sys::Oid, pg_sys::Datum)>,
+    arguments: &mut Arguments,
+) -> Vec<String> {
+    keys.map(|(attnum, type_oid, value)| {
+        let placeholder = arguments.add(type_oid, Some(value));
+        format!(
+            "{prefix}{} OPERATOR(pg_catalog.=) {placeholder}",
+            column_name(rel, attnum)
+        )
+    })
+    .collect()
+}
+
 /// Visit the rows of `rel` whose columns equal the keys ((attribute, equality function,
 /// value), as for an index scan), in the order of `index_oid`'s columns, under the active
 /// snapshot. The statement runs with the extension owner's rights; `visit` runs with the
@@ -203,16 +221,13 @@ pub fn scan(
 ) {
     let rel = table.relation();
     let mut arguments = Arguments::default();
-    let conditions: Vec<String> = keys
-        .iter()
-        .map(|&(column, equal, value)| {
-            let placeholder = arguments.add(key_type(equal), Some(value));
-            format!(
-                "t.{} OPERATOR(pg_catalog.=) {placeholder}",
-                column_name(rel, column)
-            )
-        })
-        .collect();
+    let conditions = equalities(
+        rel,
+        "t.",
+        keys.iter()
+            .map(|&(column, equal, value)| (column, key_type(equal), value)),
+        &mut arguments,
+    );
     let order: Vec<String> = index_columns(index_oid)
         .into_iter()
         .map(|column| format!("t.{}", column_name(rel, column)))
@@ -345,16 +360,13 @@ pub fn update(
             format!("{} = {placeholder}", column_name(rel, attnum))
         })
         .collect();
-    let conditions: Vec<String> = key
-        .iter()
-        .map(|&(attnum, value)| {
-            let placeholder = arguments.add(attribute_type(rel, attnum), Some(value));
-            format!(
-                "{} OPERATOR(pg_catalog.=) {placeholder}",
-                column_name(rel, attnum)
-            )
-        })
-        .collect();
+    let conditions = equalities(
+        rel,
+        "",
+        key.iter()
+            .map(|&(attnum, value)| (attnum, attribute_type(rel, attnum), value)),
+        &mut arguments,
+    );
     let text = format!(
         "UPDATE {} SET {} WHERE {}",
         qualified_name(rel),
