@@ -34,6 +34,9 @@ use crate::settings;
 /// Rows fetched per round trip of a scan; the caller visits each batch with its own rights.
 const BATCH: i64 = 256;
 
+/// A scan's relation, index and key columns.
+type ScanKey = (pg_sys::Oid, pg_sys::Oid, Vec<i16>);
+
 thread_local! {
     /// Whether Citus manages a relation, by OID, asked once per backend; emptied with
     /// `direct_read`'s caches on any relcache invalidation (distributing a table sends one).
@@ -41,6 +44,9 @@ thread_local! {
     /// The statements' plans, prepared once per backend and kept (SPI_keepplan); the plan
     /// cache revalidates them after DDL.
     static PLANS: RefCell<HashMap<CString, usize>> = RefCell::new(HashMap::new());
+    /// The text of each scan, by (relation, index, key columns); emptied with
+    /// `CITUS_TABLES`, since a renamed table or column changes it.
+    static SCAN_TEXTS: RefCell<HashMap<ScanKey, CString>> = RefCell::new(HashMap::new());
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +61,10 @@ impl SqlError for ThroughSqlError {
     }
 }
 
-/// Forget what was learnt about Citus (see `CITUS_TABLES`).
+/// Forget what was learnt about Citus and the tables (see `CITUS_TABLES`, `SCAN_TEXTS`).
 pub fn forget() {
     CITUS_TABLES.with_borrow_mut(HashMap::clear);
+    SCAN_TEXTS.with_borrow_mut(HashMap::clear);
 }
 
 /// Whether pulse must read and write `relid` through SQL: `pulse.direct_access` is off, or
@@ -191,22 +198,51 @@ fn kept_plan(text: &CString, arguments: &mut Arguments) -> pg_sys::SPIPlanPtr {
     plan
 }
 
-/// `<prefix><column> OPERATOR(pg_catalog.=) $n` for each (attribute, type, value), the values
-/// added to `arguments`.
+/// `<prefix><column> OPERATOR(pg_catalog.=) <placeholder>` for each (attribute, placeholder).
 fn equalities(
     rel: pg_sys::Relation,
     prefix: &str,
-    keys: impl Iterator<Item = (i16, pg_sys::Oid, pg_sys::Datum)>,
-    arguments: &mut Arguments,
+    keys: impl Iterator<Item = (i16, String)>,
 ) -> Vec<String> {
-    keys.map(|(attnum, type_oid, value)| {
-        let placeholder = arguments.add(type_oid, Some(value));
+    keys.map(|(attnum, placeholder)| {
         format!(
             "{prefix}{} OPERATOR(pg_catalog.=) {placeholder}",
             column_name(rel, attnum)
         )
     })
     .collect()
+}
+
+/// The text of a scan of `rel` by `columns` (their values are $1, $2, ...) in the order of
+/// `index_oid`'s columns, built once per backend (see `SCAN_TEXTS`).
+fn scan_text(rel: pg_sys::Relation, index_oid: pg_sys::Oid, columns: Vec<i16>) -> CString {
+    // SAFETY: the relation is open.
+    let key = (unsafe { (*rel).rd_id }, index_oid, columns);
+    if let Some(text) = SCAN_TEXTS.with_borrow(|texts| texts.get(&key).cloned()) {
+        return text;
+    }
+    let conditions = equalities(
+        rel,
+        "t.",
+        key.2
+            .iter()
+            .enumerate()
+            .map(|(i, &attnum)| (attnum, format!("${}", i + 1))),
+    );
+    let order: Vec<String> = index_columns(index_oid)
+        .into_iter()
+        .map(|column| format!("t.{}", column_name(rel, column)))
+        .collect();
+    let mut text = format!("SELECT t FROM {} AS t", qualified_name(rel));
+    if !conditions.is_empty() {
+        text += &format!(" WHERE {}", conditions.join(" AND "));
+    }
+    if !order.is_empty() {
+        text += &format!(" ORDER BY {}", order.join(", "));
+    }
+    let text = statement_text(text);
+    SCAN_TEXTS.with_borrow_mut(|texts| texts.insert(key, text.clone()));
+    text
 }
 
 /// Visit the rows of `rel` whose columns equal the keys ((attribute, equality function,
@@ -221,25 +257,10 @@ pub fn scan(
 ) {
     let rel = table.relation();
     let mut arguments = Arguments::default();
-    let conditions = equalities(
-        rel,
-        "t.",
-        keys.iter()
-            .map(|&(column, equal, value)| (column, key_type(equal), value)),
-        &mut arguments,
-    );
-    let order: Vec<String> = index_columns(index_oid)
-        .into_iter()
-        .map(|column| format!("t.{}", column_name(rel, column)))
-        .collect();
-    let mut text = format!("SELECT t FROM {} AS t", qualified_name(rel));
-    if !conditions.is_empty() {
-        text += &format!(" WHERE {}", conditions.join(" AND "));
+    for &(_, equal, value) in keys {
+        arguments.add(key_type(equal), Some(value));
     }
-    if !order.is_empty() {
-        text += &format!(" ORDER BY {}", order.join(", "));
-    }
-    let text = statement_text(text);
+    let text = scan_text(rel, index_oid, keys.iter().map(|k| k.0).collect());
 
     // SAFETY: the relation is open.
     let (desc, relid) = unsafe { ((*rel).rd_att, (*rel).rd_id) };
@@ -363,9 +384,12 @@ pub fn update(
     let conditions = equalities(
         rel,
         "",
-        key.iter()
-            .map(|&(attnum, value)| (attnum, attribute_type(rel, attnum), value)),
-        &mut arguments,
+        key.iter().map(|&(attnum, value)| {
+            (
+                attnum,
+                arguments.add(attribute_type(rel, attnum), Some(value)),
+            )
+        }),
     );
     let text = format!(
         "UPDATE {} SET {} WHERE {}",
