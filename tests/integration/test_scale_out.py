@@ -341,6 +341,46 @@ def test_direct_access_off_reads_and_appends_through_sql(direct_access):
         drop_database(database)
 
 
+def test_the_sql_path_reads_rows_with_dropped_columns_as_the_index_read_does():
+    """pulse's own tables with a column dropped and another added after it still work down
+    both paths: authentication finds the right user, and a project's snapshot lists the same
+    tags. (That whole-row values keep a table's layout, order and values, dropped columns
+    included, is the #[pg_test] in src/through_sql.rs.)"""
+    database = create_database()
+    try:
+        with database.connect(autocommit=True) as su:
+            for table in ("users.sessions", "projects.project_tag"):
+                su.execute(f"ALTER TABLE {table} ADD COLUMN scratch integer")
+                su.execute(f"ALTER TABLE {table} DROP COLUMN scratch")
+                su.execute(f"ALTER TABLE {table} ADD COLUMN note text DEFAULT 'after a dropped column'")
+            user = su.execute("SELECT users.create_user('dropped@example.com', 'Dropped')").fetchone()[0]
+            phase, priority, tag = (su.execute(f"SELECT min({c}) FROM pulse.{t}").fetchone()[0]
+                                    for c, t in (("phase_id", "phase_reference"), ("priority_id", "priority_reference"),
+                                                 ("tag_id", "tag_reference")))
+        tags = {}
+        for access in ("on", "off"):
+            with database.connect() as conn:
+                conn.execute(f"SET pulse.direct_access = {access}")
+                token = conn.execute("SELECT token FROM users.open_session(%s)", (user,)).fetchone()[0]
+                conn.commit()
+                assert conn.execute("SELECT pulse.authenticate(%s)", (token,)).fetchone() == (user,)
+                assert conn.execute("SELECT pulse.current_user_id()").fetchone() == (user,)
+                project = conn.execute("""INSERT INTO projects.projects (name, owner_id, phase_id, priority_id)
+                                          VALUES (%s, %s, %s, %s) RETURNING project_id""",
+                                       (f"P {access}", user, phase, priority)).fetchone()[0]
+                conn.execute("INSERT INTO projects.project_tag (project_id, tag_id) VALUES (%s, %s)", (project, tag))
+                conn.commit()
+                tags[access] = conn.execute("""SELECT snapshot->'tags' FROM audit.project_history
+                                                WHERE project_id = %s ORDER BY version DESC LIMIT 1""",
+                                            (project,)).fetchone()[0]
+            with database.connect() as conn:
+                assert conn.execute("SELECT count(*) FROM audit.verify()").fetchone() == (0,)
+        assert len(tags["on"]) == 1 and tags["on"][0]["id"] == tag and tags["on"][0]["label"]
+        assert tags["off"] == tags["on"]
+    finally:
+        drop_database(database)
+
+
 def test_only_a_superuser_turns_direct_access_off():
     database = create_app_database()
     try:
