@@ -91,7 +91,7 @@ impl Resolve for Database {
         if !reference_rows_visible(&table) {
             return (ids, found);
         }
-        let (id, code) = (table.column(reference.id), table.column(code));
+        let (id, code) = (table.column(reference.column), table.column(code));
         table.scan_all(reference.pkey, |row| {
             // SPDX identifiers are unique case-insensitively; the codes asked for arrive
             // lower-cased.

@@ -6,84 +6,83 @@ use std::ffi::CStr;
 
 /// A reference table a column points to.
 pub struct Reference {
-    /// The referencing column (`phase_id`), also the reference table's key column.
-    pub column: &'static str,
+    /// The referencing column (`phase_id`), which is also the reference table's key column.
+    pub column: &'static CStr,
     /// The name snapshots give it (`phase`).
     pub key: &'static str,
-    /// The table in schema pulse, its primary key index and its id column.
+    /// The table in schema pulse and its primary key index.
     pub table: &'static CStr,
     pub pkey: &'static CStr,
-    pub id: &'static CStr,
+}
+
+impl Reference {
+    /// `column` as text.
+    pub fn column_name(&self) -> &'static str {
+        self.column
+            .to_str()
+            .expect("reference column names are ASCII")
+    }
 }
 
 pub const REFERENCES: &[Reference] = &[
     Reference {
-        column: "phase_id",
+        column: c"phase_id",
         key: "phase",
         table: c"phase_reference",
         pkey: c"phase_reference_pkey",
-        id: c"phase_id",
     },
     Reference {
-        column: "priority_id",
+        column: c"priority_id",
         key: "priority",
         table: c"priority_reference",
         pkey: c"priority_reference_pkey",
-        id: c"priority_id",
     },
     Reference {
-        column: "license_id",
+        column: c"license_id",
         key: "license",
         table: c"license_reference",
         pkey: c"license_reference_pkey",
-        id: c"license_id",
     },
     Reference {
-        column: "filetype_id",
+        column: c"filetype_id",
         key: "filetype",
         table: c"filetype_reference",
         pkey: c"filetype_reference_pkey",
-        id: c"filetype_id",
     },
     Reference {
-        column: "storage_id",
+        column: c"storage_id",
         key: "storage",
         table: c"storage_reference",
         pkey: c"storage_reference_pkey",
-        id: c"storage_id",
     },
     Reference {
-        column: "feature_id",
+        column: c"feature_id",
         key: "feature",
         table: c"feature_reference",
         pkey: c"feature_reference_pkey",
-        id: c"feature_id",
     },
     Reference {
-        column: "tech_stack_id",
+        column: c"tech_stack_id",
         key: "tech_stack",
         table: c"tech_stack_reference",
         pkey: c"tech_stack_reference_pkey",
-        id: c"tech_stack_id",
     },
     Reference {
-        column: "tag_id",
+        column: c"tag_id",
         key: "tag",
         table: c"tag_reference",
         pkey: c"tag_reference_pkey",
-        id: c"tag_id",
     },
     Reference {
-        column: "access_role_id",
+        column: c"access_role_id",
         key: "role",
         table: c"access_role_reference",
         pkey: c"access_role_reference_pkey",
-        id: c"access_role_id",
     },
 ];
 
 pub fn reference_of_column(column: &str) -> Option<&'static Reference> {
-    REFERENCES.iter().find(|r| r.column == column)
+    REFERENCES.iter().find(|r| r.column_name() == column)
 }
 
 /// The reference table snapshots name `key` (`phase`, `feature`, ...).

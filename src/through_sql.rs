@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -34,19 +35,34 @@ use crate::settings;
 /// Rows fetched per round trip of a scan; the caller visits each batch with its own rights.
 const BATCH: i64 = 256;
 
-/// A scan's relation, index and key columns.
-type ScanKey = (pg_sys::Oid, pg_sys::Oid, Vec<i16>);
+/// What a statement does, which decides its text and its arguments' types.
+#[derive(PartialEq, Eq, Hash)]
+enum Shape {
+    /// Rows of a relation whose columns equal keys ((attribute, equality function)), in an
+    /// index's order.
+    Scan(pg_sys::Oid, pg_sys::Oid, Vec<(i16, u32)>),
+    /// A row of every live column of a relation.
+    Insert(pg_sys::Oid),
+    /// Columns set in the rows of a relation whose key columns equal values.
+    Update(pg_sys::Oid, Vec<i16>, Vec<i16>),
+}
+
+/// A statement's text and its arguments' types.
+struct Statement {
+    text: CString,
+    types: Vec<pg_sys::Oid>,
+}
 
 thread_local! {
     /// Whether Citus manages a relation, by OID, asked once per backend; emptied with
     /// `direct_read`'s caches on any relcache invalidation (distributing a table sends one).
     static CITUS_TABLES: RefCell<HashMap<pg_sys::Oid, bool>> = RefCell::new(HashMap::new());
-    /// The statements' plans, prepared once per backend and kept (SPI_keepplan); the plan
-    /// cache revalidates them after DDL.
+    /// Each statement, built once per backend; emptied with `CITUS_TABLES`, since a renamed
+    /// table or column changes its text.
+    static STATEMENTS: RefCell<HashMap<Shape, Rc<Statement>>> = RefCell::new(HashMap::new());
+    /// The statements' plans by text, prepared once per backend and kept (SPI_keepplan); the
+    /// plan cache revalidates them after DDL.
     static PLANS: RefCell<HashMap<CString, usize>> = RefCell::new(HashMap::new());
-    /// The text of each scan, by (relation, index, key columns); emptied with
-    /// `CITUS_TABLES`, since a renamed table or column changes it.
-    static SCAN_TEXTS: RefCell<HashMap<ScanKey, CString>> = RefCell::new(HashMap::new());
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +77,10 @@ impl SqlError for ThroughSqlError {
     }
 }
 
-/// Forget what was learnt about Citus and the tables (see `CITUS_TABLES`, `SCAN_TEXTS`).
+/// Forget what was learnt about Citus and the tables (see `CITUS_TABLES`, `STATEMENTS`).
 pub fn forget() {
     CITUS_TABLES.with_borrow_mut(HashMap::clear);
-    SCAN_TEXTS.with_borrow_mut(HashMap::clear);
+    STATEMENTS.with_borrow_mut(HashMap::clear);
 }
 
 /// Whether pulse must read and write `relid` through SQL: `pulse.direct_access` is off, or
@@ -152,97 +168,99 @@ fn index_columns(index_oid: pg_sys::Oid) -> Vec<i16> {
     }
 }
 
-/// The arguments of a statement, in SPI's form.
+/// The values of a statement's arguments, in SPI's form.
 #[derive(Default)]
 struct Arguments {
-    types: Vec<pg_sys::Oid>,
     values: Vec<pg_sys::Datum>,
     nulls: Vec<std::ffi::c_char>,
 }
 
 impl Arguments {
-    /// Add an argument; returns its placeholder (`$n`).
-    fn add(&mut self, type_oid: pg_sys::Oid, value: Option<pg_sys::Datum>) -> String {
-        self.types.push(type_oid);
+    fn add(&mut self, value: Option<pg_sys::Datum>) {
         self.values.push(value.unwrap_or(pg_sys::Datum::from(0)));
         self.nulls
             .push(if value.is_some() { b' ' } else { b'n' } as std::ffi::c_char);
-        format!("${}", self.types.len())
     }
 }
 
-fn statement_text(text: String) -> CString {
-    CString::new(text).unwrap_or_else(|_| raise(ThroughSqlError::Internal("building a statement")))
+/// The statement of `shape`, built by `build` (text, argument types) on first use.
+fn statement(shape: Shape, build: impl FnOnce() -> (String, Vec<pg_sys::Oid>)) -> Rc<Statement> {
+    if let Some(statement) = STATEMENTS.with_borrow(|s| s.get(&shape).cloned()) {
+        return statement;
+    }
+    let (text, types) = build();
+    let text = CString::new(text)
+        .unwrap_or_else(|_| raise(ThroughSqlError::Internal("building a statement")));
+    let statement = Rc::new(Statement { text, types });
+    STATEMENTS.with_borrow_mut(|s| s.insert(shape, Rc::clone(&statement)));
+    statement
 }
 
-/// The kept plan of `text`, preparing it on first use (SPI must be connected). A statement's
-/// text determines its arguments' types: the same columns of the same table.
-fn kept_plan(text: &CString, arguments: &mut Arguments) -> pg_sys::SPIPlanPtr {
-    if let Some(plan) = PLANS.with_borrow(|plans| plans.get(text).copied()) {
+/// The kept plan of `statement`, preparing it on first use (SPI must be connected).
+fn kept_plan(statement: &Statement) -> pg_sys::SPIPlanPtr {
+    if let Some(plan) = PLANS.with_borrow(|plans| plans.get(&statement.text).copied()) {
         return plan as pg_sys::SPIPlanPtr;
     }
+    let mut types = statement.types.clone();
     // SAFETY: preparing while connected; SPI_keepplan moves the plan out of the connection's
     // memory, so it outlives SPI_finish and the transaction.
     let plan = unsafe {
         let plan = pg_sys::SPI_prepare(
-            text.as_ptr(),
-            arguments.types.len() as i32,
-            arguments.types.as_mut_ptr(),
+            statement.text.as_ptr(),
+            types.len() as i32,
+            types.as_mut_ptr(),
         );
         if plan.is_null() || pg_sys::SPI_keepplan(plan) != 0 {
             raise(ThroughSqlError::Internal("preparing a statement"));
         }
         plan
     };
-    PLANS.with_borrow_mut(|plans| plans.insert(text.clone(), plan as usize));
+    PLANS.with_borrow_mut(|plans| plans.insert(statement.text.clone(), plan as usize));
     plan
 }
 
-/// `<prefix><column> OPERATOR(pg_catalog.=) <placeholder>` for each (attribute, placeholder).
-fn equalities(
-    rel: pg_sys::Relation,
-    prefix: &str,
-    keys: impl Iterator<Item = (i16, String)>,
-) -> Vec<String> {
-    keys.map(|(attnum, placeholder)| {
-        format!(
-            "{prefix}{} OPERATOR(pg_catalog.=) {placeholder}",
-            column_name(rel, attnum)
-        )
-    })
-    .collect()
+/// `<prefix><column> OPERATOR(pg_catalog.=) $n` for each attribute, numbered from `first`.
+fn equalities(rel: pg_sys::Relation, prefix: &str, columns: &[i16], first: usize) -> Vec<String> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, &attnum)| {
+            format!(
+                "{prefix}{} OPERATOR(pg_catalog.=) ${}",
+                column_name(rel, attnum),
+                first + i
+            )
+        })
+        .collect()
 }
 
-/// The text of a scan of `rel` by `columns` (their values are $1, $2, ...) in the order of
-/// `index_oid`'s columns, built once per backend (see `SCAN_TEXTS`).
-fn scan_text(rel: pg_sys::Relation, index_oid: pg_sys::Oid, columns: Vec<i16>) -> CString {
+/// `SELECT t FROM <rel> AS t WHERE <keys> ORDER BY <index_oid's columns>`.
+fn scan_statement(
+    rel: pg_sys::Relation,
+    index_oid: pg_sys::Oid,
+    keys: &[(i16, u32)],
+) -> Rc<Statement> {
     // SAFETY: the relation is open.
-    let key = (unsafe { (*rel).rd_id }, index_oid, columns);
-    if let Some(text) = SCAN_TEXTS.with_borrow(|texts| texts.get(&key).cloned()) {
-        return text;
-    }
-    let conditions = equalities(
-        rel,
-        "t.",
-        key.2
-            .iter()
-            .enumerate()
-            .map(|(i, &attnum)| (attnum, format!("${}", i + 1))),
-    );
-    let order: Vec<String> = index_columns(index_oid)
-        .into_iter()
-        .map(|column| format!("t.{}", column_name(rel, column)))
-        .collect();
-    let mut text = format!("SELECT t FROM {} AS t", qualified_name(rel));
-    if !conditions.is_empty() {
-        text += &format!(" WHERE {}", conditions.join(" AND "));
-    }
-    if !order.is_empty() {
-        text += &format!(" ORDER BY {}", order.join(", "));
-    }
-    let text = statement_text(text);
-    SCAN_TEXTS.with_borrow_mut(|texts| texts.insert(key, text.clone()));
-    text
+    let relid = unsafe { (*rel).rd_id };
+    statement(Shape::Scan(relid, index_oid, keys.to_vec()), || {
+        let columns: Vec<i16> = keys.iter().map(|&(column, _)| column).collect();
+        let conditions = equalities(rel, "t.", &columns, 1);
+        let order: Vec<String> = index_columns(index_oid)
+            .into_iter()
+            .map(|column| format!("t.{}", column_name(rel, column)))
+            .collect();
+        let mut text = format!("SELECT t FROM {} AS t", qualified_name(rel));
+        if !conditions.is_empty() {
+            text += &format!(" WHERE {}", conditions.join(" AND "));
+        }
+        if !order.is_empty() {
+            text += &format!(" ORDER BY {}", order.join(", "));
+        }
+        (
+            text,
+            keys.iter().map(|&(_, equal)| key_type(equal)).collect(),
+        )
+    })
 }
 
 /// Visit the rows of `rel` whose columns equal the keys ((attribute, equality function,
@@ -256,11 +274,15 @@ pub fn scan(
     mut visit: impl FnMut(&Row) -> ControlFlow<()>,
 ) {
     let rel = table.relation();
+    let shape: Vec<(i16, u32)> = keys
+        .iter()
+        .map(|&(column, equal, _)| (column, equal))
+        .collect();
+    let statement = scan_statement(rel, index_oid, &shape);
     let mut arguments = Arguments::default();
-    for &(_, equal, value) in keys {
-        arguments.add(key_type(equal), Some(value));
+    for &(_, _, value) in keys {
+        arguments.add(Some(value));
     }
-    let text = scan_text(rel, index_oid, keys.iter().map(|k| k.0).collect());
 
     // SAFETY: the relation is open.
     let (desc, relid) = unsafe { ((*rel).rd_att, (*rel).rd_id) };
@@ -278,7 +300,7 @@ pub fn scan(
             pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
         }
         let portal = as_extension_owner(AssertUnwindSafe(|| {
-            let plan = kept_plan(&text, &mut arguments);
+            let plan = kept_plan(&statement);
             pg_sys::SPI_cursor_open(
                 std::ptr::null(),
                 plan,
@@ -350,19 +372,28 @@ unsafe fn heap_tuple_of(whole: pg_sys::Datum, relid: pg_sys::Oid) -> pg_sys::Hea
 /// Insert one row into `rel`: a value (None for NULL) per attribute, dropped ones ignored.
 pub fn insert(table: &Table, values: &[Option<pg_sys::Datum>]) {
     let rel = table.relation();
+    let live = live_attributes(rel);
+    // SAFETY: the relation is open.
+    let relid = unsafe { (*rel).rd_id };
+    let statement = statement(Shape::Insert(relid), || {
+        let columns: Vec<String> = live
+            .iter()
+            .map(|&(attnum, _)| column_name(rel, attnum))
+            .collect();
+        let placeholders: Vec<String> = (1..=live.len()).map(|n| format!("${n}")).collect();
+        let text = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            qualified_name(rel),
+            columns.join(", "),
+            placeholders.join(", ")
+        );
+        (text, live.iter().map(|&(_, type_oid)| type_oid).collect())
+    });
     let mut arguments = Arguments::default();
-    let (mut columns, mut placeholders) = (Vec::new(), Vec::new());
-    for (attnum, type_oid, value) in live_attributes(rel, values) {
-        columns.push(column_name(rel, attnum));
-        placeholders.push(arguments.add(type_oid, value));
+    for &(attnum, _) in &live {
+        arguments.add(values[attnum as usize - 1]);
     }
-    let text = format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        qualified_name(rel),
-        columns.join(", "),
-        placeholders.join(", ")
-    );
-    execute(arguments, text, pg_sys::SPI_OK_INSERT);
+    execute(&statement, arguments, pg_sys::SPI_OK_INSERT);
 }
 
 /// Set the `changed` columns ((attribute, value)) of the rows of `rel` whose `key` columns
@@ -373,31 +404,34 @@ pub fn update(
     key: &[(i16, pg_sys::Datum)],
 ) {
     let rel = table.relation();
+    let set: Vec<i16> = changed.iter().map(|&(attnum, _)| attnum).collect();
+    let by: Vec<i16> = key.iter().map(|&(attnum, _)| attnum).collect();
+    // SAFETY: the relation is open.
+    let relid = unsafe { (*rel).rd_id };
+    let statement = statement(Shape::Update(relid, set.clone(), by.clone()), || {
+        let assignments: Vec<String> = set
+            .iter()
+            .enumerate()
+            .map(|(i, &attnum)| format!("{} = ${}", column_name(rel, attnum), i + 1))
+            .collect();
+        let conditions = equalities(rel, "", &by, set.len() + 1);
+        let text = format!(
+            "UPDATE {} SET {} WHERE {}",
+            qualified_name(rel),
+            assignments.join(", "),
+            conditions.join(" AND ")
+        );
+        let types = set
+            .iter()
+            .chain(&by)
+            .map(|&attnum| attribute_type(rel, attnum));
+        (text, types.collect())
+    });
     let mut arguments = Arguments::default();
-    let assignments: Vec<String> = changed
-        .iter()
-        .map(|&(attnum, value)| {
-            let placeholder = arguments.add(attribute_type(rel, attnum), value);
-            format!("{} = {placeholder}", column_name(rel, attnum))
-        })
-        .collect();
-    let conditions = equalities(
-        rel,
-        "",
-        key.iter().map(|&(attnum, value)| {
-            (
-                attnum,
-                arguments.add(attribute_type(rel, attnum), Some(value)),
-            )
-        }),
-    );
-    let text = format!(
-        "UPDATE {} SET {} WHERE {}",
-        qualified_name(rel),
-        assignments.join(", "),
-        conditions.join(" AND ")
-    );
-    execute(arguments, text, pg_sys::SPI_OK_UPDATE);
+    changed.iter().for_each(|&(_, value)| arguments.add(value));
+    key.iter()
+        .for_each(|&(_, value)| arguments.add(Some(value)));
+    execute(&statement, arguments, pg_sys::SPI_OK_UPDATE);
 }
 
 fn attribute_type(rel: pg_sys::Relation, attnum: i16) -> pg_sys::Oid {
@@ -408,11 +442,8 @@ fn attribute_type(rel: pg_sys::Relation, attnum: i16) -> pg_sys::Oid {
     }
 }
 
-/// (attribute number, type, value) of every attribute that is not dropped.
-fn live_attributes(
-    rel: pg_sys::Relation,
-    values: &[Option<pg_sys::Datum>],
-) -> Vec<(i16, pg_sys::Oid, Option<pg_sys::Datum>)> {
+/// (attribute number, type) of every attribute of `rel` that is not dropped.
+fn live_attributes(rel: pg_sys::Relation) -> Vec<(i16, pg_sys::Oid)> {
     // SAFETY: `rel` is open; attrs has natts entries.
     let attributes = unsafe {
         let desc = (*rel).rd_att;
@@ -420,22 +451,20 @@ fn live_attributes(
     };
     attributes
         .iter()
-        .zip(values)
         .enumerate()
-        .filter(|(_, (attribute, _))| !attribute.attisdropped)
-        .map(|(index, (attribute, &value))| (index as i16 + 1, attribute.atttypid, value))
+        .filter(|(_, attribute)| !attribute.attisdropped)
+        .map(|(index, attribute)| (index as i16 + 1, attribute.atttypid))
         .collect()
 }
 
 /// Run a write with the extension owner's rights; `expected` is SPI's result code for it.
-fn execute(mut arguments: Arguments, text: String, expected: u32) {
-    let text = statement_text(text);
+fn execute(statement: &Statement, mut arguments: Arguments, expected: u32) {
     // SAFETY: one SPI connection around one statement; an error leaves it to the abort.
     let result = as_extension_owner(AssertUnwindSafe(|| unsafe {
         if pg_sys::SPI_connect() < 0 {
             raise(ThroughSqlError::Internal("connecting to SPI"));
         }
-        let plan = kept_plan(&text, &mut arguments);
+        let plan = kept_plan(statement);
         let result = pg_sys::SPI_execute_plan(
             plan,
             arguments.values.as_mut_ptr(),

@@ -171,7 +171,7 @@ fn flat_record(snapshot: &Map<String, Value>) -> Value {
         match reference_of_key(key) {
             Some(r) => {
                 flat.insert(
-                    r.column.to_owned(),
+                    r.column_name().to_owned(),
                     value.get("id").cloned().unwrap_or(Value::Null),
                 );
             }

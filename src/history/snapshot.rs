@@ -109,7 +109,7 @@ pub fn output_text(type_oid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
 
 /// `{"id", "code", "label"}` of reference row `id` (code and label NULL if it is gone).
 fn reference(r: &Reference, id: i32) -> Value {
-    let key = (r.column, id);
+    let key = (r.key, id);
     if let Some(value) = REFERENCE_CACHE.with_borrow(|c| c.get(&key).cloned()) {
         return value;
     }
@@ -117,7 +117,7 @@ fn reference(r: &Reference, id: i32) -> Value {
     let (code, label, id_column) = (
         refs.column(c"code"),
         refs.column(c"label"),
-        refs.column(r.id),
+        refs.column(r.column),
     );
     let found = refs.find(r.pkey, id_column, pg_sys::F_INT4EQ, id, |row| {
         (row.get::<String>(code), row.get::<String>(label))
