@@ -119,43 +119,27 @@ impl SqlError for PasswordHashError {
     }
 }
 
-/// Register the transaction callbacks that forget the caller; called once from `_PG_init`.
+/// Register the callback that forgets the cached identity key; called once from `_PG_init`.
 pub fn register_callbacks() {
-    // SAFETY: registering static functions with PostgreSQL's callback lists, once per backend.
+    // SAFETY: registering a static function with PostgreSQL's callback list, once per backend.
+    // Any relcache invalidation drops the cached key: rare, and refilled at once.
     unsafe {
-        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
-        // Any relcache invalidation drops the cached key: rare, and refilled at once.
-        pg_sys::CacheRegisterRelcacheCallback(Some(forget_identity_key), pg_sys::Datum::from(0));
-    }
+        pg_sys::CacheRegisterRelcacheCallback(Some(forget_identity_key), pg_sys::Datum::from(0))
+    };
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_xact_event(
-    event: pg_sys::XactEvent::Type,
-    _arg: *mut core::ffi::c_void,
-) {
-    if crate::transaction::ends_transaction(event) {
+/// The transaction ended (`crate::transaction`): it has no caller any more.
+pub fn forget_transaction_state() {
+    LOCAL_CALLER.set(None);
+    VERIFIED_ASSERTION.with_borrow_mut(|v| *v = None);
+}
+
+/// The subtransaction at nesting `level` aborted: a caller it established is gone.
+pub fn forget_subtransaction_state(level: i32) {
+    if LOCAL_CALLER.get().is_some_and(|c| c.nest_level >= level) {
         LOCAL_CALLER.set(None);
-        VERIFIED_ASSERTION.with_borrow_mut(|v| *v = None);
     }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_subxact_event(
-    event: pg_sys::SubXactEvent::Type,
-    _my_subid: pg_sys::SubTransactionId,
-    _parent_subid: pg_sys::SubTransactionId,
-    _arg: *mut core::ffi::c_void,
-) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        // The aborting subtransaction is still the current one while callbacks run.
-        let level = unsafe { pg_sys::GetCurrentTransactionNestLevel() };
-        if LOCAL_CALLER.get().is_some_and(|c| c.nest_level >= level) {
-            LOCAL_CALLER.set(None);
-        }
-        VERIFIED_ASSERTION.with_borrow_mut(|v| *v = None);
-    }
+    VERIFIED_ASSERTION.with_borrow_mut(|v| *v = None);
 }
 
 /// The caller of the current transaction, if any: the local one, else a verified assertion.

@@ -29,6 +29,7 @@ pgrx::pg_module_magic!();
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
     session_monitor::init();
+    transaction::register_callbacks();
     identity::register_callbacks();
     direct_read::register_callbacks();
     history::register_callbacks();

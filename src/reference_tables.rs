@@ -82,7 +82,10 @@ pub const REFERENCES: &[Reference] = &[
 ];
 
 pub fn reference_of_column(column: &str) -> Option<&'static Reference> {
-    REFERENCES.iter().find(|r| r.column_name() == column)
+    // Compared as bytes: every audited column of every captured row is looked up here.
+    REFERENCES
+        .iter()
+        .find(|r| r.column.to_bytes() == column.as_bytes())
 }
 
 /// The reference table snapshots name `key` (`phase`, `feature`, ...).

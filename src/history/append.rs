@@ -18,13 +18,14 @@
 //! The caller holds the entity (see `chain::lock_entity`), so the head read here under the
 //! newest snapshot is the last committed one or this transaction's own.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 
 use pgrx::prelude::*;
 use pgrx::IntoDatum;
 
 use super::chain::{read_head, row_hash, Chain, EntityKey, Head};
-use super::snapshot::RawRow;
+use super::jsonb_datum::jsonb_datum;
+use super::snapshot::attribute_name;
 use super::{writing_history, HistoryError};
 use crate::direct_read::Table;
 use crate::errors::raise;
@@ -59,12 +60,15 @@ impl NewRow {
         self.set[index] = true;
     }
 
-    /// The tuple, after checking that every live column was given a value: a column added to
-    /// a history table that pulse does not write is an error, never a silent NULL.
-    fn form(&mut self, table: &Table) -> pg_sys::HeapTuple {
-        // SAFETY: the relation is open; attrs has natts entries.
-        let desc = unsafe { (*table.relation()).rd_att };
-        let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
+    /// The table's attributes, after checking that every live column was given a value: a
+    /// column added to a history table that pulse does not write is an error, never a
+    /// silent NULL.
+    fn complete_attributes(&self, table: &Table) -> &[pg_sys::FormData_pg_attribute] {
+        // SAFETY: the relation is open (and outlives `table`'s borrow); attrs has natts entries.
+        let attrs = unsafe {
+            let desc = (*table.relation()).rd_att;
+            (*desc).attrs.as_slice((*desc).natts as usize)
+        };
         if attrs
             .iter()
             .zip(&self.set)
@@ -74,8 +78,39 @@ impl NewRow {
                 "writing a history table that has a column pulse does not know",
             ));
         }
-        // SAFETY: values and nulls have one entry per attribute of `desc`.
-        unsafe { pg_sys::heap_form_tuple(desc, self.values.as_mut_ptr(), self.nulls.as_mut_ptr()) }
+        attrs
+    }
+
+    /// The tuple.
+    fn form(&mut self, table: &Table) -> pg_sys::HeapTuple {
+        self.complete_attributes(table);
+        // SAFETY: the relation is open; values and nulls have one entry per attribute.
+        unsafe {
+            pg_sys::heap_form_tuple(
+                (*table.relation()).rd_att,
+                self.values.as_mut_ptr(),
+                self.nulls.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// The live columns in order, as `RawRow::fields` gives a stored row's: what the row hash
+    /// reads, without forming a tuple.
+    fn fields<'a>(
+        &'a self,
+        table: &'a Table,
+    ) -> impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)> {
+        self.complete_attributes(table)
+            .iter()
+            .enumerate()
+            .filter(|(_, attr)| !attr.attisdropped)
+            .map(|(i, attr)| {
+                (
+                    attribute_name(attr),
+                    attr.atttypid,
+                    (!self.nulls[i]).then_some(self.values[i]),
+                )
+            })
     }
 
     /// The value of every attribute, None for NULL (what `through_sql::insert` takes).
@@ -127,14 +162,6 @@ fn datum<T: IntoDatum>(value: T) -> Option<pg_sys::Datum> {
     value.into_datum()
 }
 
-/// `jsonb_in` of a text.
-fn jsonb(text: &str) -> Option<pg_sys::Datum> {
-    let text = CString::new(text)
-        .unwrap_or_else(|_| raise(HistoryError::Internal("a snapshot with a NUL character")));
-    // SAFETY: jsonb_in reads a NUL-terminated string and returns a palloc'd jsonb.
-    unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(text.as_ptr().into())]) }
-}
-
 /// Append one history row to the chain of `key`: number it, chain it to the head, hash it,
 /// insert it and move the head. Returns the version it got.
 pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values: Values) -> i32 {
@@ -154,9 +181,9 @@ pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values
     for (column, value) in values {
         row.put(&history, column, value);
     }
-    // Printed once, as jsonb_out will print it: parsed into the row and hashed as it is.
+    // Stored as built from the value (`jsonb_datum`), and hashed as jsonb_out will print it.
+    row.put(&history, c"snapshot", Some(jsonb_datum(snapshot)));
     let snapshot_text = pulse_core::jsonb_text::jsonb_text(snapshot);
-    row.put(&history, c"snapshot", jsonb(&snapshot_text));
     // SAFETY: reads of the current transaction's state; the top-level id is assigned here if
     // the transaction has none yet, as pg_current_xact_id() (the column's default) does.
     let (now, xid) = unsafe {
@@ -173,22 +200,11 @@ pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values
         c"prev_hash",
         head.as_ref().and_then(|h| datum(h.row_hash.clone())),
     );
-    // The hash covers every column but row_hash itself, so it is computed on the row formed
-    // without it, which is then formed again with it.
+    // The hash covers every column but row_hash itself (which row_hash skips), read from
+    // the values the row will be formed of.
     row.put(&history, c"row_hash", None);
-    let unsealed = row.form(&history);
-    // SAFETY: the relation is open; `unsealed` was formed with its descriptor.
-    let hash = row_hash(
-        chain,
-        &RawRow {
-            tuple: unsealed,
-            desc: unsafe { (*history.relation()).rd_att },
-        },
-        Some(&snapshot_text),
-    );
+    let hash = row_hash(chain, row.fields(&history), Some(&snapshot_text));
     row.put(&history, c"row_hash", datum(hash.to_vec()));
-    // SAFETY: formed with this relation's descriptor, and read no more.
-    unsafe { pg_sys::heap_freetuple(unsealed) };
 
     let heads = Table::open_for_write(c"audit", head_name);
     let mut new_head = NewRow::for_table(&heads);
@@ -345,19 +361,48 @@ mod tests {
         }
     }
 
+    /// `jsonb_in` of a text.
+    fn jsonb_in(text: &str) -> pg_sys::Datum {
+        let text = std::ffi::CString::new(text).expect("no NUL in generated text");
+        // SAFETY: jsonb_in reads a NUL-terminated string and returns a palloc'd jsonb.
+        unsafe {
+            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(text.as_ptr().into())])
+        }
+        .expect("jsonb_in returns a value")
+    }
+
+    /// The bytes of a (detoasted) varlena datum.
+    fn varlena_bytes(datum: pg_sys::Datum) -> Vec<u8> {
+        // SAFETY: a jsonb datum built in this memory context, never toasted.
+        unsafe {
+            let varlena = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
+            pgrx::varlena::varlena_to_byte_slice(varlena).to_vec()
+        }
+    }
+
     /// The history hash relies on `jsonb_text` printing exactly what `jsonb_out` prints for
     /// the jsonb stored from it (`append.rs`); `audit.verify()` recomputes with `jsonb_out`.
+    /// The stored jsonb is built by `jsonb_datum` without text, and must be exactly what
+    /// `jsonb_in` makes of the value's text, byte for byte.
     #[pg_test]
-    fn jsonb_text_equals_jsonb_out() {
+    fn jsonb_datum_equals_jsonb_in_and_jsonb_text_equals_jsonb_out() {
         let mut generator = Lcg(7);
         for _ in 0..2000 {
             let value = generator.value(3);
             let printed = jsonb_text(&value);
-            let stored = super::jsonb(&printed).expect("jsonb_in returns a value");
+            let stored = super::jsonb_datum(&value);
             assert_eq!(output_text(pg_sys::JSONBOID, stored), printed, "{value:?}");
+            assert_eq!(
+                varlena_bytes(stored),
+                varlena_bytes(jsonb_in(&printed)),
+                "{value:?}"
+            );
             // The same value read from serde_json's own text stores the same jsonb.
-            let from_serde = super::jsonb(&value.to_string()).expect("jsonb_in returns a value");
-            assert_eq!(output_text(pg_sys::JSONBOID, from_serde), printed);
+            assert_eq!(
+                varlena_bytes(stored),
+                varlena_bytes(jsonb_in(&value.to_string())),
+                "{value:?}"
+            );
         }
     }
 }

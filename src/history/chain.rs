@@ -127,52 +127,57 @@ pub fn head_version(chain: Chain, key: EntityKey) -> Option<i32> {
     read_head(chain, key).map(|head| head.version)
 }
 
-/// The hash of a history row: its canonical encoding without `row_hash`. `snapshot_text`,
-/// when the caller has it, is what `jsonb_out` prints for the row's jsonb column (see
-/// `pulse_core::jsonb_text`); otherwise `jsonb_out` is called.
-pub fn row_hash(chain: Chain, row: &RawRow, snapshot_text: Option<&str>) -> [u8; 32] {
+/// The hash of a history row, given as its live columns in order (`RawRow::fields`): its
+/// canonical encoding without `row_hash`. `snapshot_text`, when the caller has it, is what
+/// `jsonb_out` prints for the row's jsonb column (see `pulse_core::jsonb_text`); otherwise
+/// `jsonb_out` is called.
+pub fn row_hash<'a>(
+    chain: Chain,
+    fields: impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)>,
+    snapshot_text: Option<&str>,
+) -> [u8; 32] {
     let mut encoder = RowEncoder::new(chain.history_table());
-    for (attnum, name, type_oid) in row.columns() {
+    for (name, type_oid, datum) in fields {
         if name == "row_hash" {
             continue;
         }
-        let Some(datum) = row.datum(attnum) else {
-            encoder.field(&name, &Value::Null);
+        let Some(datum) = datum else {
+            encoder.field(name, &Value::Null);
             continue;
         };
         // SAFETY: each arm reads the datum as its declared type.
         unsafe {
             match type_oid {
                 pg_sys::INT2OID => encoder.field(
-                    &name,
+                    name,
                     &Value::Int(i16::from_datum(datum, false).unwrap_or_default().into()),
                 ),
                 pg_sys::INT4OID => encoder.field(
-                    &name,
+                    name,
                     &Value::Int(i32::from_datum(datum, false).unwrap_or_default().into()),
                 ),
                 pg_sys::INT8OID | pg_sys::TIMESTAMPTZOID => {
-                    encoder.field(&name, &Value::Int(datum.value() as i64))
+                    encoder.field(name, &Value::Int(datum.value() as i64))
                 }
-                pg_sys::XID8OID => encoder.field(&name, &Value::Unsigned(datum.value() as u64)),
-                pg_sys::BOOLOID => encoder.field(&name, &Value::Bool(datum.value() != 0)),
+                pg_sys::XID8OID => encoder.field(name, &Value::Unsigned(datum.value() as u64)),
+                pg_sys::BOOLOID => encoder.field(name, &Value::Bool(datum.value() != 0)),
                 pg_sys::TEXTOID => {
                     let text = String::from_datum(datum, false).unwrap_or_default();
-                    encoder.field(&name, &Value::Text(&text))
+                    encoder.field(name, &Value::Text(&text))
                 }
                 // jsonb_out is canonical: keys in jsonb order, fixed spacing.
                 pg_sys::JSONBOID => match snapshot_text {
-                    Some(text) => encoder.field(&name, &Value::Text(text)),
-                    None => encoder.field(&name, &Value::Text(&output_text(type_oid, datum))),
+                    Some(text) => encoder.field(name, &Value::Text(text)),
+                    None => encoder.field(name, &Value::Text(&output_text(type_oid, datum))),
                 },
                 pg_sys::BYTEAOID => {
                     let bytes = Vec::<u8>::from_datum(datum, false).unwrap_or_default();
-                    encoder.field(&name, &Value::Bytes(&bytes))
+                    encoder.field(name, &Value::Bytes(&bytes))
                 }
                 pg_sys::UUIDOID => {
                     let uuid =
                         Uuid::from_datum(datum, false).unwrap_or_else(|| Uuid::from_bytes([0; 16]));
-                    encoder.field(&name, &Value::Bytes(uuid.as_bytes()))
+                    encoder.field(name, &Value::Bytes(uuid.as_bytes()))
                 }
                 pg_sys::TEXTARRAYOID => {
                     let items: Vec<String> = Vec::<Option<String>>::from_datum(datum, false)
@@ -181,12 +186,12 @@ pub fn row_hash(chain: Chain, row: &RawRow, snapshot_text: Option<&str>) -> [u8;
                         .flatten()
                         .collect();
                     encoder.field(
-                        &name,
+                        name,
                         &Value::TextArray(items.iter().map(String::as_str).collect()),
                     )
                 }
                 other => raise(HistoryError::UnsupportedColumn {
-                    column: name,
+                    column: name.to_owned(),
                     type_oid: other.to_u32(),
                 }),
             };
@@ -317,7 +322,7 @@ fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
         let prev_hash = row.get::<Vec<u8>>(prev);
         let stored = row.get::<Vec<u8>>(own).unwrap_or_default();
         let (tuple, desc) = row.raw();
-        let computed = row_hash(chain, &RawRow { tuple, desc }, None);
+        let computed = row_hash(chain, RawRow { tuple, desc }.fields(), None);
         if computed.as_slice() != stored.as_slice() {
             report(
                 key,

@@ -4,6 +4,7 @@
 //! - `snapshot`: an entity (a project with its link sets, a document) as a JSON object;
 //! - `capture`: the triggers on the audited tables that describe each change;
 //! - `append`: writes a history row, sealed into its entity's chain, without SQL;
+//! - `jsonb_datum`: the snapshot as a jsonb datum, built without printing and parsing it;
 //! - `chain`: the chain heads, the canonical row hash, and `audit.verify()`;
 //! - `guard`: history is append-only, audited tables cannot be truncated;
 //! - `rollback`: the diff between two versions, and rollback to an earlier one.
@@ -16,6 +17,7 @@ pub mod append;
 pub mod capture;
 pub mod chain;
 pub mod guard;
+pub mod jsonb_datum;
 pub mod rollback;
 pub mod snapshot;
 
@@ -52,6 +54,8 @@ pub enum HistoryError {
     BadReason,
     #[error("history column {column} has type {type_oid}, which the hash chain cannot encode")]
     UnsupportedColumn { column: String, type_oid: u32 },
+    #[error("a string of {bytes} bytes exceeds jsonb's limit for a history snapshot")]
+    SnapshotStringTooLong { bytes: usize },
     #[error("internal error while {0}")]
     Internal(&'static str),
 }
@@ -65,6 +69,7 @@ impl SqlError for HistoryError {
             Self::ReasonRequired => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::BadReason => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::UnsupportedColumn { .. } => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Self::SnapshotStringTooLong { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Self::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -119,40 +124,23 @@ pub fn change_reason() -> Option<String> {
     reason
 }
 
-/// Register the transaction callbacks that forget the per-transaction state.
+/// Register the callbacks of cached copies; called once from `_PG_init`.
 pub fn register_callbacks() {
-    // SAFETY: registering a static function once per backend.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
-    }
     snapshot::register_callbacks();
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_subxact_event(
-    event: pg_sys::SubXactEvent::Type,
-    _my_subid: pg_sys::SubTransactionId,
-    _parent_subid: pg_sys::SubTransactionId,
-    _arg: *mut core::ffi::c_void,
-) {
-    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
-        capture::forget_inserted_projects();
-    }
+/// The transaction ended (`crate::transaction`): forget its reason and pending history.
+pub fn forget_transaction_state() {
+    CHANGE_REASON.with_borrow_mut(|r| *r = None);
+    WRITING_HISTORY.set(0);
+    PURGING.set(false);
+    capture::forget_pending();
+    rollback::forget_rollbacks();
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn on_xact_event(
-    event: pg_sys::XactEvent::Type,
-    _arg: *mut core::ffi::c_void,
-) {
-    if crate::transaction::ends_transaction(event) {
-        CHANGE_REASON.with_borrow_mut(|r| *r = None);
-        WRITING_HISTORY.set(0);
-        PURGING.set(false);
-        capture::forget_pending();
-        rollback::forget_rollbacks();
-    }
+/// A subtransaction aborted: the projects it inserted are gone.
+pub fn forget_subtransaction_state() {
+    capture::forget_inserted_projects();
 }
 
 #[pg_schema]

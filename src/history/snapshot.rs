@@ -78,11 +78,31 @@ impl RawRow {
         unsafe { T::from_datum(datum, false) }
     }
 
-    /// Every column, in order: (attribute number, name, type OID).
-    pub fn columns(&self) -> Vec<(i16, String, pg_sys::Oid)> {
-        self.attributes()
-            .map(|(n, a)| (n, attribute_name(a).to_owned(), a.atttypid))
-            .collect()
+    /// Every live column, in order: (name, type OID, value or None for NULL). The tuple is
+    /// deformed once: reading column by column would walk the row from its start again for
+    /// each column that follows a variable-length one.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, pg_sys::Oid, Option<pg_sys::Datum>)> {
+        // SAFETY: `desc` describes `tuple`; natts is its attribute count.
+        let natts = unsafe { (*self.desc).natts as usize };
+        let mut values = vec![pg_sys::Datum::from(0); natts];
+        let mut nulls = vec![true; natts];
+        // SAFETY: values and nulls have natts entries each.
+        unsafe {
+            pg_sys::heap_deform_tuple(
+                self.tuple,
+                self.desc,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+            )
+        };
+        self.attributes().map(move |(n, a)| {
+            let i = n as usize - 1;
+            (
+                attribute_name(a),
+                a.atttypid,
+                (!nulls[i]).then_some(values[i]),
+            )
+        })
     }
 }
 
@@ -273,27 +293,24 @@ fn redact(salt: &[u8], table: &str, column: &str, value: &Value) -> Value {
 pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
     let policies = policies();
     let mut object = Map::new();
-    for (attnum, name, type_oid) in row.columns() {
-        let treatment = policies.treatment(table, &name);
+    for (name, type_oid, datum) in row.fields() {
+        let treatment = policies.treatment(table, name);
         if treatment == Some(Treatment::Exclude) {
             continue;
         }
         if treatment == Some(Treatment::Redact) {
-            let value = row
-                .datum(attnum)
-                .map_or(Value::Null, |d| plain_value(type_oid, d));
+            let value = datum.map_or(Value::Null, |d| plain_value(type_oid, d));
             object.insert(
-                name.clone(),
+                name.to_owned(),
                 if value.is_null() {
                     value
                 } else {
-                    redact(&policies.salt, table, &name, &value)
+                    redact(&policies.salt, table, name, &value)
                 },
             );
             continue;
         }
-        let datum = row.datum(attnum);
-        if let Some(r) = reference_of_column(&name) {
+        if let Some(r) = reference_of_column(name) {
             let value = datum.map_or(Value::Null, |d| {
                 // SAFETY: reference columns are integer.
                 let id = unsafe { i32::from_datum(d, false) }.unwrap_or_default();
@@ -302,7 +319,7 @@ pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
             object.insert(r.key.to_owned(), value);
         } else {
             object.insert(
-                name,
+                name.to_owned(),
                 datum.map_or(Value::Null, |d| plain_value(type_oid, d)),
             );
         }
