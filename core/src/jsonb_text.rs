@@ -45,15 +45,21 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-fn write_object(out: &mut String, map: &Map<String, Value>) {
+/// The entries of `map` in jsonb's key order: shorter keys first, then bytewise
+/// (`lengthCompareJsonbStringValue`).
+pub fn entries_in_jsonb_order(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_by(|(a, _), (b, _)| {
+    entries.sort_unstable_by(|(a, _), (b, _)| {
         a.len()
             .cmp(&b.len())
             .then_with(|| a.as_bytes().cmp(b.as_bytes()))
     });
+    entries
+}
+
+fn write_object(out: &mut String, map: &Map<String, Value>) {
     out.push('{');
-    for (i, (key, value)) in entries.into_iter().enumerate() {
+    for (i, (key, value)) in entries_in_jsonb_order(map).into_iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
