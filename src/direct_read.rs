@@ -68,6 +68,15 @@ fn relation_oid(schema: &'static CStr, name: &'static CStr) -> pg_sys::Oid {
     oid
 }
 
+/// The attributes of tuple descriptor `desc`, dropped ones included: attribute number n is at
+/// index n - 1.
+///
+/// # Safety
+/// `desc` must be valid for as long as the slice is used (an open relation's, a tuple's).
+pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    (*desc).attrs.as_slice((*desc).natts as usize)
+}
+
 /// Run `f` with a fresh snapshot that also sees this transaction's earlier commands, which
 /// is what SQL in a VOLATILE function sees (SPI does the same); STABLE callers read under
 /// the calling statement's snapshot instead, as SQL in a STABLE function does.

@@ -27,7 +27,7 @@ use std::rc::Rc;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
-use crate::direct_read::{Row, Table};
+use crate::direct_read::{attributes, Row, Table};
 use crate::errors::{raise, SqlError};
 use crate::identity::as_extension_owner;
 use crate::settings;
@@ -122,14 +122,15 @@ fn quoted(name: *const std::ffi::c_char) -> String {
         .into_owned()
 }
 
+/// Attribute `attnum` (1-based) of `rel`.
+fn attribute<'a>(rel: pg_sys::Relation, attnum: i16) -> &'a pg_sys::FormData_pg_attribute {
+    // SAFETY: `rel` is open and `attnum` one of its attributes.
+    unsafe { &attributes((*rel).rd_att)[attnum as usize - 1] }
+}
+
 /// The quoted name of attribute `attnum` (1-based) of `rel`.
 fn column_name(rel: pg_sys::Relation, attnum: i16) -> String {
-    // SAFETY: `rel` is open and `attnum` one of its attributes.
-    unsafe {
-        let desc = (*rel).rd_att;
-        let attribute = (*desc).attrs.as_slice((*desc).natts as usize)[attnum as usize - 1];
-        quoted(attribute.attname.data.as_ptr())
-    }
+    quoted(attribute(rel, attnum).attname.data.as_ptr())
 }
 
 /// The type of the right-hand argument of equality function `equal`: the type a key's
@@ -424,7 +425,7 @@ pub fn update(
         let types = set
             .iter()
             .chain(&by)
-            .map(|&attnum| attribute_type(rel, attnum));
+            .map(|&attnum| attribute(rel, attnum).atttypid);
         (text, types.collect())
     });
     let mut arguments = Arguments::default();
@@ -434,22 +435,10 @@ pub fn update(
     execute(&statement, arguments, pg_sys::SPI_OK_UPDATE);
 }
 
-fn attribute_type(rel: pg_sys::Relation, attnum: i16) -> pg_sys::Oid {
-    // SAFETY: `rel` is open and `attnum` one of its attributes.
-    unsafe {
-        let desc = (*rel).rd_att;
-        (*desc).attrs.as_slice((*desc).natts as usize)[attnum as usize - 1].atttypid
-    }
-}
-
 /// (attribute number, type) of every attribute of `rel` that is not dropped.
 fn live_attributes(rel: pg_sys::Relation) -> Vec<(i16, pg_sys::Oid)> {
-    // SAFETY: `rel` is open; attrs has natts entries.
-    let attributes = unsafe {
-        let desc = (*rel).rd_att;
-        (*desc).attrs.as_slice((*desc).natts as usize)
-    };
-    attributes
+    // SAFETY: `rel` is open.
+    unsafe { attributes((*rel).rd_att) }
         .iter()
         .enumerate()
         .filter(|(_, attribute)| !attribute.attisdropped)

@@ -27,7 +27,7 @@ use super::chain::{read_head, row_hash, Chain, EntityKey, Head};
 use super::jsonb_datum::jsonb_datum;
 use super::snapshot::attribute_name;
 use super::{writing_history, HistoryError};
-use crate::direct_read::Table;
+use crate::direct_read::{attributes, Table};
 use crate::errors::raise;
 use crate::through_sql;
 
@@ -64,11 +64,8 @@ impl NewRow {
     /// column added to a history table that pulse does not write is an error, never a
     /// silent NULL.
     fn complete_attributes(&self, table: &Table) -> &[pg_sys::FormData_pg_attribute] {
-        // SAFETY: the relation is open (and outlives `table`'s borrow); attrs has natts entries.
-        let attrs = unsafe {
-            let desc = (*table.relation()).rd_att;
-            (*desc).attrs.as_slice((*desc).natts as usize)
-        };
+        // SAFETY: the relation is open, and stays open for the whole append.
+        let attrs = unsafe { attributes((*table.relation()).rd_att) };
         if attrs
             .iter()
             .zip(&self.set)

@@ -17,7 +17,7 @@ use pgrx::{FromDatum, Uuid};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::direct_read::Table;
+use crate::direct_read::{attributes, Table};
 use crate::errors::raise;
 use crate::history::HistoryError;
 use crate::reference_tables::{reference_of_column, Reference};
@@ -34,10 +34,8 @@ pub struct RawRow {
 
 impl RawRow {
     fn attributes(&self) -> impl Iterator<Item = (i16, &pg_sys::FormData_pg_attribute)> {
-        // SAFETY: `desc` describes `tuple`; attrs has natts entries.
-        let desc = unsafe { &*self.desc };
-        let attrs = unsafe { desc.attrs.as_slice(desc.natts as usize) };
-        attrs
+        // SAFETY: `desc` describes `tuple` and outlives this row.
+        unsafe { attributes(self.desc) }
             .iter()
             .enumerate()
             .filter(|(_, a)| !a.attisdropped)
