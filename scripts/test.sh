@@ -25,8 +25,8 @@ ensure_s3s_fs
 say "cargo fmt --check"
 cargo fmt --all --check
 
-say "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
 say "Pure-logic unit tests (cargo test -p pulse-core)"
 cargo test -p pulse-core
