@@ -19,6 +19,7 @@ use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
 use pgrx::{FromDatum, IntoDatum};
+use rustc_hash::FxHashMap;
 
 use crate::errors::raise;
 use crate::identity::IdentityError;
@@ -27,10 +28,13 @@ use crate::through_sql;
 thread_local! {
     /// Catalog lookups made once per backend: (schema, relation) -> OID and (relation,
     /// column) -> attribute number. Any relcache invalidation (DROP, ALTER, a reinstalled
-    /// extension) empties them; they refill at the next use.
-    static RELATION_OIDS: RefCell<HashMap<(&'static CStr, &'static CStr), pg_sys::Oid>> =
-        RefCell::new(HashMap::new());
-    static ATTNUMS: RefCell<HashMap<(pg_sys::Oid, &'static CStr), i16>> = RefCell::new(HashMap::new());
+    /// extension) empties them; they refill at the next use. Looked up a few dozen times per
+    /// captured row, with a hasher several times cheaper than the default one (the keys are
+    /// pulse's own names, so it need not resist chosen collisions).
+    static RELATION_OIDS: RefCell<FxHashMap<(&'static CStr, &'static CStr), pg_sys::Oid>> =
+        RefCell::new(FxHashMap::default());
+    static ATTNUMS: RefCell<FxHashMap<(pg_sys::Oid, &'static CStr), i16>> =
+        RefCell::new(FxHashMap::default());
 }
 
 /// Register the invalidation callback that empties the caches; called once from `_PG_init`.

@@ -26,6 +26,7 @@ use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use rustc_hash::FxHashMap;
 
 use crate::direct_read::{attributes, Row, Table};
 use crate::errors::{raise, SqlError};
@@ -56,7 +57,7 @@ struct Statement {
 thread_local! {
     /// Whether Citus manages a relation, by OID, asked once per backend; emptied with
     /// `direct_read`'s caches on any relcache invalidation (distributing a table sends one).
-    static CITUS_TABLES: RefCell<HashMap<pg_sys::Oid, bool>> = RefCell::new(HashMap::new());
+    static CITUS_TABLES: RefCell<FxHashMap<pg_sys::Oid, bool>> = RefCell::new(FxHashMap::default());
     /// Each statement, built once per backend; emptied with `CITUS_TABLES`, since a renamed
     /// table or column changes its text.
     static STATEMENTS: RefCell<HashMap<Shape, Rc<Statement>>> = RefCell::new(HashMap::new());

@@ -74,6 +74,11 @@ pub fn diff(
             old.get(field).unwrap_or(&Value::Null),
             new.get(field).unwrap_or(&Value::Null),
         );
+        // Most fields of an update are untouched: equal values have equal identities and
+        // equal elements, so they are skipped before anything is printed to compare.
+        if before == after {
+            continue;
+        }
         if before.is_array() || after.is_array() {
             let (before, after) = (set_elements(before), set_elements(after));
             let before_keys: BTreeSet<_> = before.iter().map(|(k, _)| k).collect();

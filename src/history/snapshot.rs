@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
 use pgrx::{FromDatum, Uuid};
+use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -149,8 +150,10 @@ fn reference(r: &Reference, id: i32) -> Value {
 thread_local! {
     /// Reference rows already resolved: a handful of rows that every captured change of a
     /// document or project looks up. Forgotten with the other cached copies
-    /// (`forget_cached_copies` below) whenever a reference table is written.
-    static REFERENCE_CACHE: RefCell<HashMap<(&'static str, i32), Value>> = RefCell::new(HashMap::new());
+    /// (`forget_cached_copies` below) whenever a reference table is written. Hashed as
+    /// `direct_read`'s caches are, cheaply.
+    static REFERENCE_CACHE: RefCell<FxHashMap<(&'static str, i32), Value>> =
+        RefCell::new(FxHashMap::default());
 }
 
 fn reference_by_column(column: &str, id: i32) -> Value {
