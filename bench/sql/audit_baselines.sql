@@ -20,6 +20,18 @@ CREATE TRIGGER bench_lean AFTER INSERT OR UPDATE OR DELETE ON documents.document
     FOR EACH ROW EXECUTE FUNCTION bench_baseline.lean_capture();
 ALTER TABLE documents.documents DISABLE TRIGGER bench_lean;
 
+-- A PL/pgSQL AFTER ROW trigger that does nothing: what any row trigger costs (queuing the
+-- event, fetching the row again at the statement's end, calling the function) before it
+-- records anything. bench/audit_per_row.sh subtracts it to show what capture itself costs.
+CREATE FUNCTION bench_baseline.no_op() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER bench_no_op AFTER INSERT OR UPDATE OR DELETE ON documents.documents
+    FOR EACH ROW EXECUTE FUNCTION bench_baseline.no_op();
+ALTER TABLE documents.documents DISABLE TRIGGER bench_no_op;
+
 -- The approach of supa_audit (github.com/supabase/supa_audit), written anew for this
 -- benchmark: a SECURITY DEFINER PL/pgSQL trigger that looks up the table's primary key
 -- columns in the catalog on every row, snapshots old and new rows with to_jsonb, derives a
