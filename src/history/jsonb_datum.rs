@@ -1,21 +1,20 @@
 //! A snapshot stored as a jsonb datum built from its `serde_json::Value`, without text.
 //!
 //! `jsonb_in` of the printed snapshot was about an eighth of what capture cost per row: it
-//! lexes and unescapes what pulse had just printed. Here the value is pushed into
-//! PostgreSQL's own jsonb builder (`pushJsonbValue`, `JsonbValueToJsonb`), the same calls
-//! `jsonb_in`'s parser makes, with the same scalars: strings as they are, integers as
-//! `int64_to_numeric` makes them and other numbers through `numeric_in`, as the parser does.
-//! Object keys are pushed in jsonb's order, so the sort the builder makes finds them sorted.
+//! lexes and unescapes what pulse had just printed. Here the value becomes the in-memory tree
+//! `jsonb_in`'s parser builds (`JsonbValue` arrays and objects, with the same scalars: strings
+//! as they are, integers as `int64_to_numeric` makes them and other numbers through
+//! `numeric_in`, as the parser does), and PostgreSQL's `JsonbValueToJsonb` turns it into the
+//! datum in one call. Object keys are laid out in jsonb's order, as the parser's builder
+//! (`pushJsonbValue`) sorts them; a `serde_json` object's keys are unique, so there is nothing
+//! for it to remove. Handing over the finished tree, rather than pushing it value by value
+//! through `pushJsonbValue`, saves a call into PostgreSQL and a copy per value.
 //! The `#[pg_test]` `jsonb_datum_equals_jsonb_in_and_jsonb_text_equals_jsonb_out`
 //! (`append.rs`) proves the result byte for byte identical to `jsonb_in` on 2,000 generated
 //! values.
 
 use std::ffi::CString;
 
-use pgrx::pg_sys::JsonbIteratorToken::{
-    Type as Token, WJB_BEGIN_ARRAY, WJB_BEGIN_OBJECT, WJB_ELEM, WJB_END_ARRAY, WJB_END_OBJECT,
-    WJB_KEY, WJB_VALUE,
-};
 use pgrx::prelude::*;
 use pulse_core::jsonb_text::entries_in_jsonb_order;
 use serde_json::{Number, Value};
@@ -26,61 +25,75 @@ use crate::errors::raise;
 /// The jsonb datum `jsonb_in` makes of `value`'s JSON text, palloc'd in the current memory
 /// context.
 pub fn jsonb_datum(value: &Value) -> pg_sys::Datum {
-    let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
-    let root = match value {
-        Value::Array(_) | Value::Object(_) => push_value(&mut state, value, WJB_ELEM),
+    let mut tree = Tree::default();
+    let mut root = match value {
+        Value::Array(_) | Value::Object(_) => tree.node(value),
         // A scalar is stored as a one-element "raw scalar" array, as jsonb_in stores it.
         scalar => {
-            let mut open = container(pg_sys::jbvType::jbvArray);
-            open.val.array.rawScalar = true;
-            push(&mut state, WJB_BEGIN_ARRAY, &mut open);
-            push_value(&mut state, scalar, WJB_ELEM);
-            push(&mut state, WJB_END_ARRAY, std::ptr::null_mut())
+            let element = scalar_value(scalar);
+            let mut root = tree.array(vec![element]);
+            root.val.array.rawScalar = true;
+            root
         }
     };
-    // SAFETY: `root` is the finished container the builder returned; every string it points
-    // to is borrowed from `value`, alive until the copy JsonbValueToJsonb makes.
-    pg_sys::Datum::from(unsafe { pg_sys::JsonbValueToJsonb(root) })
+    // SAFETY: `root` points into `tree`'s element and pair arrays, and its strings into
+    // `value`; both outlive this call, which copies everything into the datum.
+    pg_sys::Datum::from(unsafe { pg_sys::JsonbValueToJsonb(&mut root) })
 }
 
-/// Push `value`: as a nested container, or as a scalar under `token` (WJB_VALUE for a key's
-/// value, WJB_ELEM for an array element; containers ignore it). Returns what the builder
-/// returns (the root once the outermost container ends).
-fn push_value(
-    state: &mut *mut pg_sys::JsonbParseState,
-    value: &Value,
-    token: Token,
-) -> *mut pg_sys::JsonbValue {
-    match value {
-        Value::Array(items) => {
-            push(state, WJB_BEGIN_ARRAY, std::ptr::null_mut());
-            for item in items {
-                push_value(state, item, WJB_ELEM);
+/// The element and pair arrays of a tree's containers. A container's `JsonbValue` points into
+/// its array; moving the array's `Vec` in here leaves its buffer where it is, so the pointer
+/// stays valid as long as the tree.
+#[derive(Default)]
+struct Tree {
+    elements: Vec<Vec<pg_sys::JsonbValue>>,
+    pairs: Vec<Vec<pg_sys::JsonbPair>>,
+}
+
+impl Tree {
+    /// `value` as a `JsonbValue`: a container whose arrays this tree keeps, or a scalar.
+    fn node(&mut self, value: &Value) -> pg_sys::JsonbValue {
+        match value {
+            Value::Array(items) => {
+                let elements = items.iter().map(|item| self.node(item)).collect();
+                self.array(elements)
             }
-            push(state, WJB_END_ARRAY, std::ptr::null_mut())
-        }
-        Value::Object(map) => {
-            // Pushed in jsonb's key order, so that the sort the builder makes at the
-            // object's end finds it sorted and stops at once.
-            push(state, WJB_BEGIN_OBJECT, std::ptr::null_mut());
-            for (key, item) in entries_in_jsonb_order(map) {
-                push(state, WJB_KEY, &mut string(key));
-                push_value(state, item, WJB_VALUE);
+            Value::Object(map) => {
+                let mut pairs: Vec<pg_sys::JsonbPair> = entries_in_jsonb_order(map)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(order, (key, item))| pg_sys::JsonbPair {
+                        key: string(key),
+                        value: self.node(item),
+                        order: order as u32,
+                    })
+                    .collect();
+                let mut object = container(pg_sys::jbvType::jbvObject);
+                object.val.object.nPairs = count(pairs.len());
+                object.val.object.pairs = pairs.as_mut_ptr();
+                self.pairs.push(pairs);
+                object
             }
-            push(state, WJB_END_OBJECT, std::ptr::null_mut())
+            scalar => scalar_value(scalar),
         }
-        scalar => push(state, token, &mut scalar_value(scalar)),
+    }
+
+    fn array(&mut self, mut elements: Vec<pg_sys::JsonbValue>) -> pg_sys::JsonbValue {
+        let mut array = container(pg_sys::jbvType::jbvArray);
+        array.val.array.nElems = count(elements.len());
+        array.val.array.elems = elements.as_mut_ptr();
+        self.elements.push(elements);
+        array
     }
 }
 
-fn push(
-    state: &mut *mut pg_sys::JsonbParseState,
-    token: Token,
-    value: *mut pg_sys::JsonbValue,
-) -> *mut pg_sys::JsonbValue {
-    // SAFETY: the builder copies the JsonbValue it is given (not the strings it points to,
-    // which outlive the build); containers' begin and end tokens take no value.
-    unsafe { pg_sys::pushJsonbValue(state, token, value) }
+/// The number of elements or pairs of a container, within the limit `pushJsonbValue` checks
+/// (JB_CMASK; memory runs out long before, but the count must fit the header).
+fn count(n: usize) -> i32 {
+    if n > pg_sys::JB_CMASK as usize {
+        raise(HistoryError::SnapshotContainerTooLarge { elements: n });
+    }
+    n as i32
 }
 
 fn container(kind: pg_sys::jbvType::Type) -> pg_sys::JsonbValue {

@@ -56,6 +56,10 @@ pub enum HistoryError {
     UnsupportedColumn { column: String, type_oid: u32 },
     #[error("a string of {bytes} bytes exceeds jsonb's limit for a history snapshot")]
     SnapshotStringTooLong { bytes: usize },
+    #[error(
+        "an array or object of {elements} elements exceeds jsonb's limit for a history snapshot"
+    )]
+    SnapshotContainerTooLarge { elements: usize },
     #[error("internal error while {0}")]
     Internal(&'static str),
 }
@@ -69,7 +73,9 @@ impl SqlError for HistoryError {
             Self::ReasonRequired => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::BadReason => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::UnsupportedColumn { .. } => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            Self::SnapshotStringTooLong { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            Self::SnapshotStringTooLong { .. } | Self::SnapshotContainerTooLarge { .. } => {
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
+            }
             Self::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
