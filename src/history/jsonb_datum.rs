@@ -87,8 +87,9 @@ impl Tree {
     }
 }
 
-/// The number of elements or pairs of a container, within the limit `pushJsonbValue` checks
-/// (JB_CMASK; memory runs out long before, but the count must fit the header).
+/// The number of elements or pairs of a container, which must fit its header (JB_CMASK).
+/// (`pushJsonbValue` refused somewhat fewer, as many as one allocation of its arrays holds; a
+/// snapshot holds one row's columns and link sets, far below either.)
 fn count(n: usize) -> i32 {
     if n > pg_sys::JB_CMASK as usize {
         raise(HistoryError::SnapshotContainerTooLarge { elements: n });
