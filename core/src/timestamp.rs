@@ -38,7 +38,8 @@ pub fn format_utc(micros_since_2000: i64) -> String {
     let (h, m, s) = (seconds / 3_600, seconds / 60 % 60, seconds % 60);
     // Every captured row formats a few timestamps: digits are written by hand for the
     // four-digit years of any real row, three times fewer instructions than `format!`, which
-    // prints the others (years before 1 AD or after 9999, with a sign or a fifth digit).
+    // prints the others (years before year 0, which is 1 BC, with a sign; after 9999, with a
+    // fifth digit).
     let Ok(year @ 0..=9999) = u32::try_from(year) else {
         let mut out = format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}");
         if fraction != 0 {
