@@ -185,7 +185,8 @@ med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 say "Results (medians of ${ROUNDS} interleaved rounds, ${ROWS} rows per statement, ${what}; per row in ${unit})"
 other_head="" other_rule=""
 [[ -n "$REV" ]] && other_head=" pulse at ${REV} | it adds |" other_rule="---|---|"
-# The last column leaves out what the no-op trigger costs: what pulse and lean record, by itself.
+# The "beyond the no-op" column leaves out what the no-op trigger costs: what pulse and lean
+# record, by itself.
 printf '| statement | no trigger | no-op trigger | pulse | lean | no-op adds | pulse adds | lean adds | pulse / lean | beyond the no-op: pulse / lean |%s\n' "$other_head"
 printf '|---|---|---|---|---|---|---|---|---|---|%s\n' "$other_rule"
 for statement in insert update; do
