@@ -128,20 +128,24 @@ ROLLBACK;
 SQL
 )" || exit 1
     # The backend writes its counts when it exits, just after the session ends.
-    for _ in $(seq 120); do
-        grep -q '^totals:' "$COUNTS/callgrind.$pid" 2>/dev/null && break
+    local waited=0 count
+    until grep -q '^totals:' "$COUNTS/callgrind.$pid" 2>/dev/null; do
+        ((waited++ < 120)) || { echo "backend ${pid} wrote no complete callgrind file in 120 s" >&2; exit 1; }
         sleep 1
     done
-    callgrind_annotate --inclusive=yes --threshold=100 "$COUNTS/callgrind.$pid" |
-        awk '/:AfterTriggerEndQuery \[/ && !found { gsub(",", "", $1); print $1; found = 1 }'
+    count="$(callgrind_annotate --inclusive=yes --threshold=100 "$COUNTS/callgrind.$pid" |
+        awk '/:AfterTriggerEndQuery \[/ && !found { gsub(",", "", $1); print $1; found = 1 }')"
+    # An empty count would read as 0 in the arithmetic below and pass for a measurement.
+    [[ -n "$count" ]] || { echo "no AfterTriggerEndQuery in backend ${pid}'s callgrind file" >&2; exit 1; }
+    echo "$count"
 }
 
 # One round by instructions; prints "insert update", instructions per row.
 instructions_round() {
     local small=$((ROWS / 4)) statement a b
     for statement in "$INSERT_SQL" "$UPDATE_SQL"; do
-        a="$(session_instructions "$statement" "$small")"
-        b="$(session_instructions "$statement" "$ROWS")"
+        a="$(session_instructions "$statement" "$small")" || exit 1
+        b="$(session_instructions "$statement" "$ROWS")" || exit 1
         printf '%s ' "$(((b - a) / (ROWS - small)))"
     done
     echo

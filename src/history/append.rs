@@ -25,7 +25,7 @@ use pgrx::IntoDatum;
 
 use super::chain::{read_head, row_hash, Chain, EntityKey, Head};
 use super::jsonb_datum::jsonb_datum;
-use super::snapshot::attribute_name;
+use super::snapshot::live_fields;
 use super::{writing_history, HistoryError};
 use crate::direct_read::{attributes, Table};
 use crate::errors::raise;
@@ -97,17 +97,7 @@ impl NewRow {
         &'a self,
         table: &'a Table,
     ) -> impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)> {
-        self.complete_attributes(table)
-            .iter()
-            .enumerate()
-            .filter(|(_, attr)| !attr.attisdropped)
-            .map(|(i, attr)| {
-                (
-                    attribute_name(attr),
-                    attr.atttypid,
-                    (!self.nulls[i]).then_some(self.values[i]),
-                )
-            })
+        live_fields(self.complete_attributes(table), &self.values, &self.nulls)
     }
 
     /// The value of every attribute, None for NULL (what `through_sql::insert` takes).
@@ -150,7 +140,14 @@ fn insert_index_entries(table: &Table, tuple: pg_sys::HeapTuple) {
             std::ptr::null_mut(),
         );
         pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::ExecCloseIndices(result_rel);
+        // Not ExecCloseIndices, which releases the indexes' locks: they are kept until the
+        // transaction ends, as the executor's own writes keep them (the planner took them
+        // first), so that the next row finds them in the backend's lock table instead of
+        // acquiring them anew, with the invalidation messages that brings.
+        let indexes = (*result_rel).ri_IndexRelationDescs;
+        for i in 0..(*result_rel).ri_NumIndices as usize {
+            pg_sys::index_close(*indexes.add(i), pg_sys::NoLock as pg_sys::LOCKMODE);
+        }
         pg_sys::FreeExecutorState(estate);
     }
 }

@@ -94,15 +94,30 @@ impl RawRow {
                 nulls.as_mut_ptr(),
             )
         };
-        self.attributes().map(move |(n, a)| {
-            let i = n as usize - 1;
+        // SAFETY: as above.
+        live_fields(unsafe { attributes(self.desc) }, values, nulls)
+    }
+}
+
+/// The live columns of a row given as one value and one null flag per attribute, in order:
+/// (name, type OID, value or None for NULL). What the row hash reads, of a stored row
+/// (`RawRow::fields`) or of one being formed (`append.rs`).
+pub fn live_fields<'a>(
+    attributes: &'a [pg_sys::FormData_pg_attribute],
+    values: impl AsRef<[pg_sys::Datum]> + 'a,
+    nulls: impl AsRef<[bool]> + 'a,
+) -> impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)> + 'a {
+    attributes
+        .iter()
+        .enumerate()
+        .filter(|(_, attribute)| !attribute.attisdropped)
+        .map(move |(i, attribute)| {
             (
-                attribute_name(a),
-                a.atttypid,
-                (!nulls[i]).then_some(values[i]),
+                attribute_name(attribute),
+                attribute.atttypid,
+                (!nulls.as_ref()[i]).then_some(values.as_ref()[i]),
             )
         })
-    }
 }
 
 pub fn attribute_name(attribute: &pg_sys::FormData_pg_attribute) -> &str {
