@@ -193,6 +193,28 @@ def test_bulk_changes_take_no_lock_per_row(db):
         assert verify(su) == []
 
 
+def test_history_can_be_reindexed_and_altered_in_the_transaction_that_wrote_it(db):
+    """Capture opens the history tables and their indexes for each row and closes them again,
+    keeping only their locks to the end of the transaction, as the executor's own writes do. A
+    relation left open would make REINDEX and ALTER of it fail in the same transaction ("is being
+    used by active queries"); a lock released after each row would be taken anew for the next."""
+    index_locks = """SELECT count(*) FROM pg_locks
+                      WHERE pid = pg_backend_pid() AND mode = 'RowExclusiveLock'
+                        AND relation IN ('audit.project_history_pkey'::regclass,
+                                         'audit.project_history_changed_by_idx'::regclass)"""
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("UPDATE projects.projects SET description = 'first' WHERE project_id = %s", (project,))
+        assert su.execute(index_locks).fetchone()[0] == 2
+        for statement in ("REINDEX TABLE audit.project_history", "REINDEX TABLE audit.project_chain",
+                          "ALTER INDEX audit.project_history_changed_by_idx SET (fillfactor = 80)"):
+            su.execute(statement)
+        su.execute("UPDATE projects.projects SET description = 'second' WHERE project_id = %s", (project,))
+        su.commit()
+        assert [row[:2] for row in history(su, project)] == [(1, "INSERT"), (2, "UPDATE"), (3, "UPDATE")]
+        assert verify(su) == []
+
+
 def test_history_is_append_only_for_everyone(db):
     with db.connect() as su:
         project = new_project(su)
