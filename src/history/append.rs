@@ -141,7 +141,7 @@ fn insert_index_entries(table: &Table, tuple: pg_sys::HeapTuple) {
         );
         pg_sys::ExecDropSingleTupleTableSlot(slot);
         // Not ExecCloseIndices, which releases the indexes' locks: they are kept until the
-        // transaction ends, as the executor's own writes keep them (the planner took them
+        // transaction ends, as a freshly planned write keeps them (the planner took them
         // first), so that the next row finds them in the backend's lock table instead of
         // acquiring them anew, with the invalidation messages that brings.
         let indexes = (*result_rel).ri_IndexRelationDescs;
