@@ -146,7 +146,11 @@ fn insert_index_entries(table: &Table, tuple: pg_sys::HeapTuple) {
         // acquiring them anew, with the invalidation messages that brings.
         let indexes = (*result_rel).ri_IndexRelationDescs;
         for i in 0..(*result_rel).ri_NumIndices as usize {
-            pg_sys::index_close(*indexes.add(i), pg_sys::NoLock as pg_sys::LOCKMODE);
+            // ExecCloseIndices skips an empty slot too (ExecOpenIndices leaves none).
+            let index = *indexes.add(i);
+            if !index.is_null() {
+                pg_sys::index_close(index, pg_sys::NoLock as pg_sys::LOCKMODE);
+            }
         }
         pg_sys::FreeExecutorState(estate);
     }

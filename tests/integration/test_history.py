@@ -205,9 +205,9 @@ def test_history_can_be_reindexed_and_altered_in_the_transaction_that_wrote_it(d
     with db.connect() as su:
         project = new_project(su)
         su.execute("UPDATE projects.projects SET description = 'first' WHERE project_id = %s", (project,))
+        # Appended without SQL, the indexes stay locked. Through SQL (direct access off), the kept
+        # plan's executor releases them after each statement, as PostgreSQL does for every cached plan.
         if su.execute("SELECT current_setting('pulse.direct_access')::boolean").fetchone()[0]:
-            # Through SQL (direct access off), the kept plan's executor releases them after each
-            # statement, as PostgreSQL does for every cached plan.
             assert su.execute(index_locks).fetchone()[0] == 2
         for statement in ("REINDEX TABLE audit.project_history", "REINDEX TABLE audit.project_chain",
                           "ALTER INDEX audit.project_history_changed_by_idx SET (fillfactor = 80)"):
