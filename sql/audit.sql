@@ -77,7 +77,11 @@ CREATE TABLE audit.document_history (
     transaction_id    xid8 NOT NULL DEFAULT pg_current_xact_id(),
     prev_hash         bytea,
     row_hash          bytea NOT NULL,
-    PRIMARY KEY (project_id, document_id, version),
+    -- Document first: readers know the document, not always its project, and one index then
+    -- serves them, the chain's order and Citus (which wants project_id in every unique key).
+    -- A document never changes project (its revisions' foreign key refuses it), so the
+    -- rows of one document are one chain in version order (decision log D51).
+    PRIMARY KEY (document_id, version, project_id),
     CONSTRAINT document_history_version_positive CHECK (version >= 1),
     CONSTRAINT document_history_operation_check
         CHECK (operation IN ('INSERT', 'UPDATE', 'SOFT_DELETE', 'RESTORE', 'DELETE', 'ROLLBACK')),
@@ -116,13 +120,15 @@ COMMENT ON COLUMN audit.document_history.row_hash IS 'SHA-256 over prev_hash and
 -- Where each entity's chain ends: its last version and that row's hash (src/history/chain.rs).
 -- The head serializes nothing by itself (an entity lock does); it anchors the chain's end,
 -- so that removing the last history row is found like any other edit.
+-- A head is rewritten by every change of its entity: pages keep a tenth free so that the new
+-- head fits beside the old one, a HOT update that adds no index entry.
 CREATE TABLE audit.project_chain (
     project_id  bigint PRIMARY KEY,
     version     integer NOT NULL,
     row_hash    bytea NOT NULL,
     CONSTRAINT project_chain_version_positive CHECK (version >= 1),
     CONSTRAINT project_chain_row_hash_sha256 CHECK (octet_length(row_hash) = 32)
-);
+) WITH (fillfactor = 90);
 COMMENT ON TABLE audit.project_chain IS 'Head of each project''s history hash chain: the last version and its row hash.';
 COMMENT ON COLUMN audit.project_chain.project_id IS 'The project.';
 COMMENT ON COLUMN audit.project_chain.version IS 'Version of the project''s last history row.';
@@ -136,7 +142,7 @@ CREATE TABLE audit.document_chain (
     PRIMARY KEY (project_id, document_id),
     CONSTRAINT document_chain_version_positive CHECK (version >= 1),
     CONSTRAINT document_chain_row_hash_sha256 CHECK (octet_length(row_hash) = 32)
-);
+) WITH (fillfactor = 90);
 COMMENT ON TABLE audit.document_chain IS 'Head of each document''s history hash chain: the last version and its row hash.';
 COMMENT ON COLUMN audit.document_chain.project_id IS 'The project of the document.';
 COMMENT ON COLUMN audit.document_chain.document_id IS 'The document.';

@@ -218,6 +218,51 @@ def test_history_can_be_reindexed_and_altered_in_the_transaction_that_wrote_it(d
         assert verify(su) == []
 
 
+def test_document_history_has_one_index_and_heads_move_in_place(db):
+    """Decision log D51: document history has one index for its readers, its chain and Citus,
+    keyed document first, which holds because a document never changes project; and a chain
+    head moves as a HOT update, beside the old one on its page."""
+    with db.connect() as su:
+        project, other = new_project(su), new_project(su, "Gemini")
+        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                      VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
+        # 300 heads: the first pages of audit.document_chain, as full as its fillfactor lets them be.
+        su.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id, object_key,
+                                                       size_bytes, checksum_sha256, priority_id, phase_id)
+                      SELECT %s, 'Doc ' || i, 'd.pdf', %s, (SELECT storage_id FROM pulse.storage_reference WHERE code = 's'),
+                             'k/' || i, i, encode(sha256(i::text::bytea), 'hex'), %s, %s FROM generate_series(1, 300) i""",
+                   (project, ref(su, "filetype_reference", "pdf"), ref(su, "priority_reference", "low"),
+                    ref(su, "phase_reference", "idea")))
+        su.commit()
+        documents = [r[0] for r in su.execute("SELECT document_id FROM documents.documents ORDER BY document_id")]
+        changed = documents[::60]
+        su.execute("UPDATE documents.documents SET title = title || '!' WHERE document_id = ANY (%s)", (changed,))
+        assert su.execute("""SELECT pg_stat_get_xact_tuples_updated('audit.document_chain'::regclass),
+                                    pg_stat_get_xact_tuples_hot_updated('audit.document_chain'::regclass)""").fetchone() \
+            == (len(changed), len(changed))
+        su.commit()
+
+        assert su.execute("""SELECT array_agg(indexrelid::regclass::text ORDER BY indexrelid::regclass::text)
+                               FROM pg_index WHERE indrelid = 'audit.document_history'::regclass""").fetchone()[0] \
+            == ["audit.document_history_changed_by_idx", "audit.document_history_pkey"]
+        # A document's versions in order, as the FastAPI service reads them: the primary key
+        # alone, without a sort.
+        su.execute("SET enable_seqscan = off")
+        su.execute("SET enable_bitmapscan = off")
+        plan = "\n".join(r[0] for r in su.execute(
+            "EXPLAIN (COSTS OFF) SELECT version, snapshot FROM audit.document_history WHERE document_id = %s ORDER BY version",
+            (changed[0],)))
+        assert "document_history_pkey" in plan and "Sort" not in plan, plan
+        su.rollback()
+
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            su.execute("UPDATE documents.documents SET project_id = %s WHERE document_id = %s", (other, documents[0]))
+        su.rollback()
+        assert su.execute("""SELECT array_agg(version ORDER BY version) FROM audit.document_history
+                              WHERE document_id = %s""", (changed[1],)).fetchone()[0] == [1, 2]
+        assert verify(su) == []
+
+
 def test_history_is_append_only_for_everyone(db):
     with db.connect() as su:
         project = new_project(su)
