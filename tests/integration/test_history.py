@@ -35,6 +35,18 @@ def new_project(conn, name="Apollo", owner=None):
                          ref(conn, "priority_reference", "medium"))).fetchone()[0]
 
 
+def new_documents(conn, project_id, count):
+    """Documents 'Doc 1' to 'Doc <count>' in a project, on a storage 's' made for them."""
+    conn.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
+                    VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
+    conn.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id, object_key,
+                                                     size_bytes, checksum_sha256, priority_id, phase_id)
+                    SELECT %s, 'Doc ' || i, 'd.pdf', %s, (SELECT storage_id FROM pulse.storage_reference WHERE code = 's'),
+                           'k/' || i, i, encode(sha256(i::text::bytea), 'hex'), %s, %s FROM generate_series(1, %s) i""",
+                 (project_id, ref(conn, "filetype_reference", "pdf"), ref(conn, "priority_reference", "low"),
+                  ref(conn, "phase_reference", "idea"), count))
+
+
 def history(conn, project_id):
     return conn.execute("""SELECT version, operation, change_summary, changed_columns, changed_by, session_id, reason
                              FROM audit.project_history WHERE project_id = %s ORDER BY version""",
@@ -132,14 +144,7 @@ def test_every_way_of_writing_is_captured_and_rollback_leaves_nothing(db):
         su.rollback()
         assert len(history(su, project)) == 4
         documents_before = su.execute("SELECT count(*) FROM audit.document_history").fetchone()[0]
-        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
-                      VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
-        su.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id, object_key,
-                                                       size_bytes, checksum_sha256, priority_id, phase_id)
-                      SELECT %s, 'Doc ' || i, 'd.pdf', %s, (SELECT storage_id FROM pulse.storage_reference WHERE code = 's'),
-                             'k/' || i, i, encode(sha256(i::text::bytea), 'hex'), %s, %s FROM generate_series(1, 3) i""",
-                   (project, ref(su, "filetype_reference", "pdf"), ref(su, "priority_reference", "low"),
-                    ref(su, "phase_reference", "idea")))
+        new_documents(su, project, 3)
         su.execute("UPDATE documents.documents SET title = title || '!' WHERE project_id = %s", (project,))
         su.commit()
         assert su.execute("SELECT count(*) FROM audit.document_history").fetchone()[0] == documents_before + 6
@@ -224,15 +229,8 @@ def test_document_history_has_one_index_and_heads_move_in_place(db):
     head moves as a HOT update, beside the old one on its page."""
     with db.connect() as su:
         project, other = new_project(su), new_project(su, "Gemini")
-        su.execute("""INSERT INTO pulse.storage_reference (code, label, provider, bucket, endpoint)
-                      VALUES ('s', 'S', 'minio', 'bucket-s', 'http://127.0.0.1:9000')""")
         # 300 heads: the first pages of audit.document_chain, as full as its fillfactor lets them be.
-        su.execute("""INSERT INTO documents.documents (project_id, title, file_name, filetype_id, storage_id, object_key,
-                                                       size_bytes, checksum_sha256, priority_id, phase_id)
-                      SELECT %s, 'Doc ' || i, 'd.pdf', %s, (SELECT storage_id FROM pulse.storage_reference WHERE code = 's'),
-                             'k/' || i, i, encode(sha256(i::text::bytea), 'hex'), %s, %s FROM generate_series(1, 300) i""",
-                   (project, ref(su, "filetype_reference", "pdf"), ref(su, "priority_reference", "low"),
-                    ref(su, "phase_reference", "idea")))
+        new_documents(su, project, 300)
         su.commit()
         documents = [r[0] for r in su.execute("SELECT document_id FROM documents.documents ORDER BY document_id")]
         changed = documents[::60]
