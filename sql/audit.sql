@@ -77,11 +77,7 @@ CREATE TABLE audit.document_history (
     transaction_id    xid8 NOT NULL DEFAULT pg_current_xact_id(),
     prev_hash         bytea,
     row_hash          bytea NOT NULL,
-    -- Document first: readers know the document, not always its project, and one index then
-    -- serves them, the chain's order and Citus (which wants project_id in every unique key).
-    -- A document never changes project (its revisions' foreign key refuses it), so the
-    -- rows of one document are one chain in version order (decision log D51).
-    PRIMARY KEY (document_id, version, project_id),
+    PRIMARY KEY (project_id, document_id, version),
     CONSTRAINT document_history_version_positive CHECK (version >= 1),
     CONSTRAINT document_history_operation_check
         CHECK (operation IN ('INSERT', 'UPDATE', 'SOFT_DELETE', 'RESTORE', 'DELETE', 'ROLLBACK')),

@@ -152,6 +152,7 @@ $capture$;
 
 -- Reading history. Security invoker: row-level security shows each caller the history of
 -- the projects they may read.
+CREATE INDEX document_history_document_idx ON audit.document_history (document_id, version);
 
 CREATE FUNCTION audit.project_as_of(project_id bigint, at timestamptz) RETURNS jsonb
     LANGUAGE sql STABLE STRICT PARALLEL SAFE

@@ -619,12 +619,7 @@ COMMENT ON FUNCTION pulse.distribute() IS
     'Runs pulse.citus_distribution_plan() in the current transaction when Citus is installed and returns the number of tables placed; 55000 without Citus. Superusers and the extension owner only.';
 REVOKE ALL ON FUNCTION pulse.citus_distribution_plan(), pulse.distribute() FROM PUBLIC;
 
--- 5. Document history is keyed document first and loses its second index (decision log D51):
---    one B-tree entry less for every change of a document. Chain heads keep a tenth of each
---    page free, so that moving a head is a HOT update; pages already full keep their rows
---    until those move.
-ALTER TABLE audit.document_history DROP CONSTRAINT document_history_pkey,
-    ADD CONSTRAINT document_history_pkey PRIMARY KEY (document_id, version, project_id);
-DROP INDEX audit.document_history_document_idx;
+-- 5. Chain heads keep a tenth of each page free, so that moving a head is a HOT update
+--    (decision log D51). Pages already full keep their rows until those move.
 ALTER TABLE audit.project_chain SET (fillfactor = 90);
 ALTER TABLE audit.document_chain SET (fillfactor = 90);
