@@ -217,6 +217,9 @@ CREATE TRIGGER keep_revisions
 
 -- Phase changes of projects and documents follow the order of pulse.phase_reference
 -- (src/documents/phase.rs); a rollback restores whatever phase it restores.
+CREATE FUNCTION pulse.check_phase_transition() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'check_phase_transition_wrapper';
 CREATE TRIGGER check_phase_transition BEFORE UPDATE OF phase_id ON projects.projects
     FOR EACH ROW EXECUTE FUNCTION pulse.check_phase_transition();
 CREATE TRIGGER check_phase_transition BEFORE UPDATE OF phase_id ON documents.documents

@@ -6,6 +6,25 @@
 -- Triggers fire in name order; history_capture on projects.projects must come before
 -- owner_membership (access.sql), so that a project's creation is its version 1.
 
+CREATE FUNCTION audit.capture_project() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'capture_project_wrapper';
+CREATE FUNCTION audit.capture_project_link() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'capture_project_link_wrapper';
+CREATE FUNCTION audit.flush_project_links() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'flush_project_links_wrapper';
+CREATE FUNCTION audit.capture_document() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'capture_document_wrapper';
+CREATE FUNCTION audit.refuse_history_change() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'refuse_history_change_wrapper';
+CREATE FUNCTION audit.refuse_truncate() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'refuse_truncate_wrapper';
+
 COMMENT ON FUNCTION pulse.set_change_reason(text) IS
     'Give the reason for this transaction''s changes; every history row of the transaction records it.';
 COMMENT ON FUNCTION audit.capture_project() IS

@@ -33,6 +33,10 @@ COMMENT ON COLUMN pulse.identity_key.key IS '32 bytes from the server''s strong 
 COMMENT ON COLUMN pulse.identity_key.created_at IS 'When the key was generated or last rotated.';
 INSERT INTO pulse.identity_key (key) VALUES (pulse.strong_random_key());
 -- Backends cache the key; any change makes them all read it again (src/identity.rs).
+-- The trigger function is Rust (src/direct_read.rs).
+CREATE FUNCTION pulse.forget_cached_copies() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'forget_cached_copies_wrapper';
 CREATE TRIGGER forget_cached_copies AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pulse.identity_key
     FOR EACH STATEMENT EXECUTE FUNCTION pulse.forget_cached_copies();
 COMMENT ON FUNCTION pulse.forget_cached_copies() IS

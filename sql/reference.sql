@@ -296,11 +296,13 @@ COMMENT ON COLUMN pulse.priority_reference.description IS 'When to use this prio
 COMMENT ON COLUMN pulse.priority_reference.rank IS 'Urgency: higher is more urgent; unique so priorities are totally ordered.';
 COMMENT ON COLUMN pulse.priority_reference.is_builtin IS 'True for rows shipped by the extension: immutable outside CREATE/ALTER EXTENSION and not written by pg_dump.';
 
+-- Written in Rust (src/reference_guard.rs); a call not made by the trigger manager is
+-- refused with 39P01, as by every trigger function of pulse (src/trigger_entry.rs).
+CREATE FUNCTION pulse.reference_guard() RETURNS trigger
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'reference_guard_wrapper';
 COMMENT ON FUNCTION pulse.reference_guard() IS
     'BEFORE ROW trigger on every reference table: built-in rows change only inside CREATE/ALTER EXTENSION (Rust: reads the backend''s creating_extension flag).';
--- pgrx declares trigger functions without attributes; state them (a trigger writes nothing
--- itself but must see the row it guards, and never runs in a parallel worker).
-ALTER FUNCTION pulse.reference_guard() VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
 -- Guard the built-in rows and register every table for pg_dump.
 DO $register$

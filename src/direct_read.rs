@@ -24,6 +24,7 @@ use rustc_hash::FxHashMap;
 use crate::errors::raise;
 use crate::identity::IdentityError;
 use crate::through_sql;
+use crate::trigger_entry::trigger_function;
 
 thread_local! {
     /// Catalog lookups made once per backend: (schema, relation) -> OID and (relation,
@@ -330,20 +331,20 @@ impl Row {
     }
 }
 
-#[pg_schema]
-mod pulse {
-    use super::*;
-
-    /// Statement trigger on the tables whose contents backends cache (the identity key, the
-    /// history column policies and salt, the reference tables): when the change commits,
-    /// every backend's relcache callbacks run and the caches are read again (this
-    /// backend's at the next command).
-    #[pg_trigger]
-    fn forget_cached_copies<'a>(
-        trigger: &'a pgrx::PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::PgTriggerError> {
-        // SAFETY: the trigger's relation is open; this queues a relcache invalidation.
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
-        Ok(None)
-    }
+/// Statement trigger on the tables whose contents backends cache (the identity key, the
+/// history column policies and salt, the reference tables): when the change commits,
+/// every backend's relcache callbacks run and the caches are read again (this
+/// backend's at the next command).
+fn forget_cached_copies<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, pgrx::PgTriggerError> {
+    // SAFETY: the trigger's relation is open; this queues a relcache invalidation.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relation()?.oid()) };
+    Ok(None)
 }
+trigger_function!(
+    "pulse.forget_cached_copies()",
+    pg_finfo_forget_cached_copies_wrapper,
+    forget_cached_copies_wrapper,
+    forget_cached_copies
+);

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod spi_read;
 pub mod through_sql;
 pub mod transaction;
+pub mod trigger_entry;
 
 pgrx::pg_module_magic!();
 
@@ -37,11 +38,7 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
-extension_sql_file!(
-    "../sql/reference.sql",
-    name = "reference",
-    requires = [reference_guard::pulse::reference_guard]
-);
+extension_sql_file!("../sql/reference.sql", name = "reference");
 extension_sql_file!(
     "../sql/reference_seed.sql",
     name = "reference_seed",
@@ -71,7 +68,6 @@ extension_sql_file!(
         identity::pulse::current_session_id,
         identity::pulse::current_user_is_system_admin,
         identity::pulse::check_password_hash,
-        direct_read::pulse::forget_cached_copies,
     ]
 );
 extension_sql_file!(
@@ -90,19 +86,12 @@ extension_sql_file!(
     requires = [
         "access",
         history::pulse::set_change_reason,
-        history::capture::audit::capture_project,
-        history::capture::audit::capture_project_link,
-        history::capture::audit::flush_project_links,
-        history::capture::audit::capture_document,
         history::chain::audit::verify,
         history::chain::audit::purge_chain_prefix,
-        history::guard::audit::refuse_history_change,
-        history::guard::audit::refuse_truncate,
         history::rollback::audit::project_diff,
         history::rollback::audit::document_diff,
         history::rollback::audit::rollback_project,
         history::rollback::audit::rollback_document,
-        direct_read::pulse::forget_cached_copies,
     ]
 );
 extension_sql_file!(
@@ -114,10 +103,8 @@ extension_sql_file!(
         documents::checksum::pulse::sha256_bytes,
         documents::checksum::pulse::is_sha256_hex_sql,
         documents::signer::pulse::s3_presign,
-        documents::phase::pulse::check_phase_transition,
         documents::gate::documents::upload_url,
         documents::gate::documents::download_url,
-        direct_read::pulse::forget_cached_copies,
     ]
 );
 extension_sql_file!(

@@ -13,6 +13,7 @@ use pgrx::PgSqlErrorCode;
 use pgrx::WhoAllocated;
 
 use crate::errors::{raise, SqlError};
+use crate::trigger_entry::trigger_function;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
@@ -78,45 +79,45 @@ fn table_of(trigger: &PgTrigger<'_>) -> String {
     }
 }
 
-#[pg_schema]
-mod pulse {
-    use super::*;
-
-    /// BEFORE INSERT OR UPDATE OR DELETE row trigger on every reference table.
-    #[pg_trigger]
-    fn reference_guard<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, PgHeapTupleError> {
-        // SAFETY: `creating_extension` is a plain backend-global flag that PostgreSQL sets while
-        // it runs an extension's install or update script; reading it has no side effects.
-        if unsafe { pg_sys::creating_extension } {
-            return Ok(trigger.new().or_else(|| trigger.old()));
-        }
-        let result = (|| {
-            let old = trigger.old();
-            let new = trigger.new();
-            if let Some(old_row) = &old {
-                if is_builtin(old_row)? {
-                    let action = if new.is_some() { "changed" } else { "deleted" };
-                    return Err(ReferenceError::BuiltinRowImmutable {
-                        table: table_of(trigger),
-                        code: code_of(old_row),
-                        action,
-                    });
-                }
+/// BEFORE INSERT OR UPDATE OR DELETE row trigger on every reference table.
+fn reference_guard<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, PgHeapTupleError> {
+    // SAFETY: `creating_extension` is a plain backend-global flag that PostgreSQL sets while
+    // it runs an extension's install or update script; reading it has no side effects.
+    if unsafe { pg_sys::creating_extension } {
+        return Ok(trigger.new().or_else(|| trigger.old()));
+    }
+    let result = (|| {
+        let old = trigger.old();
+        let new = trigger.new();
+        if let Some(old_row) = &old {
+            if is_builtin(old_row)? {
+                let action = if new.is_some() { "changed" } else { "deleted" };
+                return Err(ReferenceError::BuiltinRowImmutable {
+                    table: table_of(trigger),
+                    code: code_of(old_row),
+                    action,
+                });
             }
-            if let Some(new_row) = &new {
-                if is_builtin(new_row)? {
-                    return Err(ReferenceError::BuiltinFlagReserved {
-                        table: table_of(trigger),
-                    });
-                }
-            }
-            Ok(new.or(old))
-        })();
-        match result {
-            Ok(row) => Ok(row),
-            Err(error) => raise(error),
         }
+        if let Some(new_row) = &new {
+            if is_builtin(new_row)? {
+                return Err(ReferenceError::BuiltinFlagReserved {
+                    table: table_of(trigger),
+                });
+            }
+        }
+        Ok(new.or(old))
+    })();
+    match result {
+        Ok(row) => Ok(row),
+        Err(error) => raise(error),
     }
 }
+trigger_function!(
+    "pulse.reference_guard()",
+    pg_finfo_reference_guard_wrapper,
+    reference_guard_wrapper,
+    reference_guard
+);

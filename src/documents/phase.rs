@@ -8,6 +8,7 @@ use pgrx::{PgSqlErrorCode, WhoAllocated};
 use crate::direct_read::Table;
 use crate::errors::{raise, SqlError};
 use crate::history::rollback::rollback_in_progress;
+use crate::trigger_entry::trigger_function;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{table} {id}: the phase cannot move from {from} to {to}")]
@@ -70,49 +71,49 @@ fn phase_of<A: WhoAllocated>(row: &PgHeapTuple<'_, A>) -> Option<i32> {
     row.get_by_name::<i32>("phase_id").ok().flatten()
 }
 
-#[pg_schema]
-mod pulse {
-    use super::*;
-
-    /// BEFORE UPDATE OF phase_id on projects.projects and documents.documents.
-    #[pg_trigger]
-    fn check_phase_transition<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, PgHeapTupleError> {
-        let (Some(old), Some(new)) = (trigger.old(), trigger.new()) else {
-            return Ok(trigger.new());
-        };
-        let (from, to) = (phase_of(&old), phase_of(&new));
-        if from == to || rollback_in_progress() {
-            return Ok(Some(new));
-        }
-        let all = phases();
-        let find = |id: Option<i32>| all.iter().find(|p| Some(p.id) == id);
-        // An unknown phase id is the foreign key's error to report.
-        if let (Some(from), Some(to)) = (find(from), find(to)) {
-            if !allowed(&all, from, to) {
-                let table = if trigger.table_name().is_ok_and(|t| t == "projects") {
-                    "project"
-                } else {
-                    "document"
-                };
-                let key = if table == "project" {
-                    "project_id"
-                } else {
-                    "document_id"
-                };
-                raise(PhaseError {
-                    table,
-                    id: new
-                        .get_by_name::<i64>(key)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default(),
-                    from: from.label.clone(),
-                    to: to.label.clone(),
-                });
-            }
-        }
-        Ok(Some(new))
+/// BEFORE UPDATE OF phase_id on projects.projects and documents.documents.
+fn check_phase_transition<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, impl WhoAllocated>>, PgHeapTupleError> {
+    let (Some(old), Some(new)) = (trigger.old(), trigger.new()) else {
+        return Ok(trigger.new());
+    };
+    let (from, to) = (phase_of(&old), phase_of(&new));
+    if from == to || rollback_in_progress() {
+        return Ok(Some(new));
     }
+    let all = phases();
+    let find = |id: Option<i32>| all.iter().find(|p| Some(p.id) == id);
+    // An unknown phase id is the foreign key's error to report.
+    if let (Some(from), Some(to)) = (find(from), find(to)) {
+        if !allowed(&all, from, to) {
+            let table = if trigger.table_name().is_ok_and(|t| t == "projects") {
+                "project"
+            } else {
+                "document"
+            };
+            let key = if table == "project" {
+                "project_id"
+            } else {
+                "document_id"
+            };
+            raise(PhaseError {
+                table,
+                id: new
+                    .get_by_name::<i64>(key)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+                from: from.label.clone(),
+                to: to.label.clone(),
+            });
+        }
+    }
+    Ok(Some(new))
 }
+trigger_function!(
+    "pulse.check_phase_transition()",
+    pg_finfo_check_phase_transition_wrapper,
+    check_phase_transition_wrapper,
+    check_phase_transition
+);

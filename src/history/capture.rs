@@ -28,6 +28,7 @@ use crate::direct_read::{self, Table};
 use crate::errors::raise;
 use crate::identity::{as_extension_owner, current_caller};
 use crate::kept_plans::{with_kept_plan, KeptPlan};
+use crate::trigger_entry::trigger_function;
 
 /// Fields that never make a change on their own: every write touches them, and a project's
 /// row version counts the changes (a document's version is its content revision, which is one).
@@ -417,47 +418,62 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
     write_document_history(project_id, document_id, record);
 }
 
-#[pg_schema]
-mod audit {
-    use super::*;
-
-    /// AFTER ROW trigger on projects.projects.
-    #[pg_trigger]
-    fn capture_project<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-        let (old, new) = rows_of(trigger);
-        capture_project_row(old, new);
-        Ok(None)
-    }
-
-    /// AFTER ROW trigger on the project link tables: collects the change.
-    #[pg_trigger]
-    fn capture_project_link<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-        let table = trigger.table_name()?;
-        let (old, new) = rows_of(trigger);
-        collect_link_change(&table, old, new);
-        Ok(None)
-    }
-
-    /// AFTER STATEMENT trigger on the project link tables: records what was collected.
-    #[pg_trigger]
-    fn flush_project_links<'a>(
-        _trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-        flush_link_changes();
-        Ok(None)
-    }
-
-    /// AFTER ROW trigger on documents.documents.
-    #[pg_trigger]
-    fn capture_document<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-        let (old, new) = rows_of(trigger);
-        capture_document_row(old, new);
-        Ok(None)
-    }
+/// AFTER ROW trigger on projects.projects.
+fn capture_project<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    let (old, new) = rows_of(trigger);
+    capture_project_row(old, new);
+    Ok(None)
 }
+trigger_function!(
+    "audit.capture_project()",
+    pg_finfo_capture_project_wrapper,
+    capture_project_wrapper,
+    capture_project
+);
+
+/// AFTER ROW trigger on the project link tables: collects the change.
+fn capture_project_link<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    let table = trigger.table_name()?;
+    let (old, new) = rows_of(trigger);
+    collect_link_change(&table, old, new);
+    Ok(None)
+}
+trigger_function!(
+    "audit.capture_project_link()",
+    pg_finfo_capture_project_link_wrapper,
+    capture_project_link_wrapper,
+    capture_project_link
+);
+
+/// AFTER STATEMENT trigger on the project link tables: records what was collected.
+fn flush_project_links<'a>(
+    _trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    flush_link_changes();
+    Ok(None)
+}
+trigger_function!(
+    "audit.flush_project_links()",
+    pg_finfo_flush_project_links_wrapper,
+    flush_project_links_wrapper,
+    flush_project_links
+);
+
+/// AFTER ROW trigger on documents.documents.
+fn capture_document<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    let (old, new) = rows_of(trigger);
+    capture_document_row(old, new);
+    Ok(None)
+}
+trigger_function!(
+    "audit.capture_document()",
+    pg_finfo_capture_document_wrapper,
+    capture_document_wrapper,
+    capture_document
+);

@@ -12,6 +12,7 @@ use pgrx::PgTriggerError;
 
 use super::{is_purging, is_writing_history, HistoryError};
 use crate::errors::raise;
+use crate::trigger_entry::trigger_function;
 
 fn qualified(trigger: &PgTrigger<'_>) -> String {
     match (trigger.table_schema(), trigger.table_name()) {
@@ -27,45 +28,50 @@ fn is_chain_head(trigger: &PgTrigger<'_>) -> bool {
             .is_ok_and(|table| table == "project_chain" || table == "document_chain")
 }
 
-#[pg_schema]
-mod audit {
-    use super::*;
-
-    /// BEFORE INSERT, UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on the tables
-    /// of history: a purge may insert its tombstone and delete what retention allows;
-    /// nothing else passes, UPDATE and TRUNCATE never.
-    #[pg_trigger]
-    fn refuse_history_change<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
-        let allowed = match trigger.op()? {
-            PgTriggerOperation::Insert => is_writing_history(),
-            // A head moved through SQL (`through_sql`, where Citus manages the tables).
-            PgTriggerOperation::Update => is_writing_history() && is_chain_head(trigger),
-            PgTriggerOperation::Delete => is_purging(),
-            PgTriggerOperation::Truncate => false,
-        };
-        if allowed {
-            return Ok(trigger.new().or_else(|| trigger.old()));
-        }
-        if matches!(trigger.op()?, PgTriggerOperation::Insert) {
-            raise(HistoryError::DirectWrite)
-        }
-        raise(HistoryError::AppendOnly {
-            table: qualified(trigger),
-        })
+/// BEFORE INSERT, UPDATE OR DELETE (row) and BEFORE TRUNCATE (statement) on the tables
+/// of history: a purge may insert its tombstone and delete what retention allows;
+/// nothing else passes, UPDATE and TRUNCATE never.
+fn refuse_history_change<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
+    let allowed = match trigger.op()? {
+        PgTriggerOperation::Insert => is_writing_history(),
+        // A head moved through SQL (`through_sql`, where Citus manages the tables).
+        PgTriggerOperation::Update => is_writing_history() && is_chain_head(trigger),
+        PgTriggerOperation::Delete => is_purging(),
+        PgTriggerOperation::Truncate => false,
+    };
+    if allowed {
+        return Ok(trigger.new().or_else(|| trigger.old()));
     }
-
-    /// BEFORE TRUNCATE (statement) on every audited table.
-    #[pg_trigger]
-    fn refuse_truncate<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
-        raise(HistoryError::TruncateAudited {
-            table: qualified(trigger),
-        })
+    if matches!(trigger.op()?, PgTriggerOperation::Insert) {
+        raise(HistoryError::DirectWrite)
     }
+    raise(HistoryError::AppendOnly {
+        table: qualified(trigger),
+    })
 }
+trigger_function!(
+    "audit.refuse_history_change()",
+    pg_finfo_refuse_history_change_wrapper,
+    refuse_history_change_wrapper,
+    refuse_history_change
+);
+
+/// BEFORE TRUNCATE (statement) on every audited table.
+fn refuse_truncate<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
+    raise(HistoryError::TruncateAudited {
+        table: qualified(trigger),
+    })
+}
+trigger_function!(
+    "audit.refuse_truncate()",
+    pg_finfo_refuse_truncate_wrapper,
+    refuse_truncate_wrapper,
+    refuse_truncate
+);
 
 /// Release 0.1.0's `audit.seal_history_row()` trigger, kept for its install script: `CREATE
 /// EXTENSION pulse VERSION '0.1.0'` (and a database still at 0.1.0 when this library is

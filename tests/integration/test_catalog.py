@@ -1,6 +1,7 @@
 """The catalog holds every entity of the seed with its columns, comments, indexes and
 dump registration, and nothing of pulse's lives outside its five schemas."""
 
+import psycopg
 import pytest
 
 from conftest import SCHEMAS
@@ -213,6 +214,23 @@ def test_function_hygiene(conn):
     assert pulse_functions(conn, "p.proleakproof") == []
     assert pulse_functions(conn, "has_function_privilege('public', p.oid, 'EXECUTE')") == []
     assert pulse_functions(conn, "obj_description(p.oid, 'pg_proc') IS NULL") == []
+
+
+def test_trigger_functions_refuse_a_direct_call(conn):
+    """A trigger function written in Rust, called other than by the trigger manager, is
+    refused with 39P01 in its own name, never with a Rust panic's XX000 (src/trigger_entry.rs)."""
+    functions = [f for (f,) in rows(conn, """
+        SELECT format('%%I.%%I()', n.nspname, p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = ANY(%s) AND p.prorettype = 'trigger'::regtype
+           AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') ORDER BY 1""", (list(SCHEMAS),))]
+    assert functions == ["audit.capture_document()", "audit.capture_project()", "audit.capture_project_link()",
+                         "audit.flush_project_links()", "audit.refuse_history_change()", "audit.refuse_truncate()",
+                         "pulse.check_phase_transition()", "pulse.forget_cached_copies()", "pulse.reference_guard()"]
+    for function in functions:
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute(f"SELECT {function}")
+        assert (refused.value.sqlstate, refused.value.diag.message_primary) == \
+            ("39P01", f"{function} can only be called as a trigger")
 
 
 def test_schemas_grant_usage_only(conn):
