@@ -169,10 +169,11 @@ mod documents {
     use super::*;
 
     /// A PUT URL for the current version of a document, bound to its checksum and content
-    /// type, with the headers the client must send. Needs the write permission.
+    /// type, with the headers the client must send. Needs the write permission. Not strict
+    /// (the expiry defaults to NULL), so a NULL document_id is refused here (22004).
     #[pg_extern(volatile, parallel_unsafe)]
     fn upload_url(
-        document_id: i64,
+        document_id: Option<i64>,
         expires_in: default!(Option<i32>, "NULL"),
     ) -> TableIterator<
         'static,
@@ -182,6 +183,7 @@ mod documents {
             name!(expires_at, TimestampWithTimeZone),
         ),
     > {
+        let document_id = document_id.unwrap_or_else(|| raise(DocumentError::NullDocumentId));
         let target = read_target(document_id, None)
             .unwrap_or_else(|| raise(DocumentError::NoDocument(document_id)));
         if !target.may_write {
@@ -214,13 +216,15 @@ mod documents {
     }
 
     /// A GET URL for a version of a document (the current one by default). Needs read
-    /// access; nothing for a soft-deleted document or a version not yet uploaded.
+    /// access; nothing for a soft-deleted document or a version not yet uploaded. Not
+    /// strict (version and expiry default to NULL): a NULL document_id is refused (22004).
     #[pg_extern(volatile, parallel_unsafe)]
     fn download_url(
-        document_id: i64,
+        document_id: Option<i64>,
         version: default!(Option<i32>, "NULL"),
         expires_in: default!(Option<i32>, "NULL"),
     ) -> String {
+        let document_id = document_id.unwrap_or_else(|| raise(DocumentError::NullDocumentId));
         let target = read_target(document_id, version)
             .unwrap_or_else(|| raise(DocumentError::NoDocument(document_id)));
         if target.deleted {

@@ -38,6 +38,8 @@ pub enum DocumentError {
     UnknownMethod(String),
     #[error("expiry must be between 1 and {max} seconds for this storage, not {given}")]
     ExpiryOutOfRange { given: i64, max: i32 },
+    #[error("document_id must not be NULL")]
+    NullDocumentId,
     #[error("no document {0} or no access to it")]
     NoDocument(i64),
     #[error("document {document} has no version {version}")]
@@ -68,7 +70,7 @@ impl SqlError for DocumentError {
                 _ => ERRCODE_INVALID_PARAMETER_VALUE,
             },
             Self::UnknownStorage(_) => ERRCODE_UNDEFINED_OBJECT,
-            Self::MissingArgument => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Self::MissingArgument | Self::NullDocumentId => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Self::NoCredentials(_) | Self::Misconfigured { .. } => {
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }

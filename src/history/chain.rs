@@ -395,11 +395,16 @@ pub enum PurgeError {
     UnknownTable(String),
     #[error("versions up to {up_to} of this chain cannot be purged: it ends at version {last}, which is always kept")]
     KeepsLast { up_to: i32, last: i32 },
+    #[error("history_table, project_id, up_to_version and reason must not be NULL")]
+    NullArgument,
 }
 
 impl crate::errors::SqlError for PurgeError {
     fn sqlstate(&self) -> pgrx::PgSqlErrorCode {
-        pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+        match self {
+            Self::NullArgument => pgrx::PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            _ => pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        }
     }
 }
 
@@ -469,15 +474,21 @@ mod audit {
     use super::*;
 
     /// Internal to audit.purge_history(): remove versions 1..up_to_version of one chain.
+    /// Not strict: document_id is NULL for a project's chain; the other arguments may not be.
     #[pg_extern(volatile, parallel_unsafe)]
     #[search_path(pg_catalog, pg_temp)]
     fn purge_chain_prefix(
-        history_table: &str,
-        project_id: i64,
+        history_table: Option<&str>,
+        project_id: Option<i64>,
         document_id: Option<i64>,
-        up_to_version: i32,
-        reason: &str,
+        up_to_version: Option<i32>,
+        reason: Option<&str>,
     ) -> i32 {
+        let (Some(history_table), Some(project_id), Some(up_to_version), Some(reason)) =
+            (history_table, project_id, up_to_version, reason)
+        else {
+            raise(PurgeError::NullArgument)
+        };
         purge_prefix(
             history_table,
             project_id,

@@ -233,6 +233,40 @@ def test_trigger_functions_refuse_a_direct_call(conn):
             ("39P01", f"{function} can only be called as a trigger")
 
 
+# A plain value of each argument type pulse's functions take, to stand beside a NULL.
+ARGUMENT_VALUES = {"bigint": "1", "integer": "1", "boolean": "true", "bytea": "'\\x00'", "inet": "'127.0.0.1'",
+                   "interval": "'1 day'", "jsonb": "'{}'", "name": "'code'", "regclass": "'pulse.tag_reference'",
+                   "text": "'x'", "timestamp with time zone": "now()", "uuid": "gen_random_uuid()"}
+
+
+def test_no_function_answers_a_null_argument_with_an_internal_error(fresh_db):
+    """Every function, called with NULL in all its arguments and with NULL in each one in turn
+    (plain values in the others), answers with a precise SQLSTATE or a result, never XX000:
+    a function that is not strict receives the NULL, and a Rust argument that cannot hold
+    one would be pgrx's panic ("argument 0 must not be null")."""
+    with fresh_db.connect(autocommit=True) as c:
+        c.execute("SET statement_timeout = '10s'")
+        functions = rows(c, """
+            SELECT format('%%I.%%I', n.nspname, p.proname), array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t)
+              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = ANY(%s) AND p.prokind = 'f'
+               AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype) ORDER BY 1""", (list(SCHEMAS),))
+        assert {t for _, types in functions for t in types} <= ARGUMENT_VALUES.keys()
+        internal = []
+        for function, types in functions:
+            calls = {tuple("NULL" if i == position or position is None else ARGUMENT_VALUES[t]
+                           for i, t in enumerate(types)) for position in (None, *range(len(types)))}
+            for values in sorted(calls):
+                call = f"SELECT {function}({', '.join(f'{v}::{t}' for v, t in zip(values, types))})"
+                try:
+                    c.execute(call)
+                except psycopg.Error as error:
+                    if error.sqlstate is None or error.sqlstate.startswith("XX"):
+                        internal.append((call, error.sqlstate, error.diag.message_primary))
+        assert len(functions) > 50
+        assert internal == []
+
+
 def test_schemas_grant_usage_only(conn):
     assert rows(conn, """
         SELECT n.nspname, a.privilege_type FROM pg_namespace n, aclexplode(n.nspacl) a
