@@ -21,6 +21,15 @@ pub struct FieldChange {
     pub set_element: bool,
 }
 
+/// How deeply `value` nests arrays and objects: 0 for a scalar, 1 for `[]` or `{}`.
+pub fn nesting_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(nesting_depth).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(nesting_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// How a value is shown to a person: a reference by its label, a string as itself, null as
 /// None, anything else as compact JSON.
 pub fn display(value: &Value) -> Option<String> {
@@ -174,6 +183,24 @@ mod tests {
 
     fn reference(code: &str, label: &str) -> Value {
         json!({"id": 1, "code": code, "label": label})
+    }
+
+    #[test]
+    fn nesting_depth_counts_containers_not_scalars() {
+        assert_eq!(nesting_depth(&json!(1)), 0);
+        assert_eq!(nesting_depth(&json!({})), 1);
+        assert_eq!(nesting_depth(&json!([[], {"a": [1]}])), 3);
+        assert_eq!(nesting_depth(&json!({"a": 1, "b": {"c": {"d": null}}})), 3);
+    }
+
+    #[test]
+    fn numbers_keep_every_digit_so_a_change_in_the_last_one_is_a_change() {
+        // serde_json's arbitrary_precision: a float would make these equal (and lose digits).
+        let read = |text: &str| obj(serde_json::from_str(text).unwrap());
+        let old = read(r#"{"n": 0.1000000000000000000000000001}"#);
+        let new = read(r#"{"n": 0.1000000000000000000000000002}"#);
+        assert_eq!(changed_fields(&diff(&old, &new, &[])), ["n"]);
+        assert_eq!(old["n"].to_string(), "0.1000000000000000000000000001");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub enum HistoryError {
         "an array or object of {elements} elements exceeds jsonb's limit for a history snapshot"
     )]
     SnapshotContainerTooLarge { elements: usize },
+    #[error("a jsonb value nested deeper than {levels} levels cannot be recorded in history")]
+    SnapshotTooDeep { levels: usize },
     #[error("internal error while {0}")]
     Internal(&'static str),
 }
@@ -73,9 +75,9 @@ impl SqlError for HistoryError {
             Self::ReasonRequired => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Self::BadReason => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Self::UnsupportedColumn { .. } => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            Self::SnapshotStringTooLong { .. } | Self::SnapshotContainerTooLarge { .. } => {
-                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
-            }
+            Self::SnapshotStringTooLong { .. }
+            | Self::SnapshotContainerTooLarge { .. }
+            | Self::SnapshotTooDeep { .. } => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Self::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }

@@ -14,6 +14,7 @@ use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
 use pgrx::{FromDatum, Uuid};
+use pulse_core::snapshot_diff::nesting_depth;
 use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -179,6 +180,27 @@ fn reference_by_column(column: &str, id: i32) -> Value {
     )
 }
 
+/// How deeply a jsonb column's value may nest to be recorded. serde_json reads at most 127
+/// levels, and a snapshot adds one, which rollback reads back; this leaves room, and bounds
+/// the recursion of everything that walks the value (diff, jsonb_text, jsonb_datum) well
+/// within the backend's stack.
+pub const MAX_JSONB_NESTING: usize = 100;
+
+/// A jsonb column's value, read from jsonb_out's text. Its numbers are read exactly (serde_json's
+/// `arbitrary_precision`: numeric's digits, not a float's), so the only failure is nesting.
+fn jsonb_value(text: &str) -> Value {
+    let too_deep = || {
+        raise(HistoryError::SnapshotTooDeep {
+            levels: MAX_JSONB_NESTING,
+        })
+    };
+    let value: Value = serde_json::from_str(text).unwrap_or_else(|_| too_deep());
+    if nesting_depth(&value) > MAX_JSONB_NESTING {
+        too_deep();
+    }
+    value
+}
+
 /// A plain column value as JSON.
 fn plain_value(type_oid: pg_sys::Oid, datum: pg_sys::Datum) -> Value {
     // SAFETY: each arm reads the datum as its declared type.
@@ -194,8 +216,7 @@ fn plain_value(type_oid: pg_sys::Oid, datum: pg_sys::Datum) -> Value {
             }
             pg_sys::UUIDOID => json!(Uuid::from_datum(datum, false).map(|u| u.to_string())),
             pg_sys::TEXTARRAYOID => json!(Vec::<Option<String>>::from_datum(datum, false)),
-            pg_sys::JSONBOID => serde_json::from_str(&output_text(type_oid, datum))
-                .unwrap_or_else(|_| raise(HistoryError::Internal("reading a jsonb column"))),
+            pg_sys::JSONBOID => jsonb_value(&output_text(type_oid, datum)),
             other => Value::String(output_text(other, datum)),
         }
     }

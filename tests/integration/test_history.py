@@ -630,6 +630,45 @@ def test_rollback_of_a_document(db):
         assert verify(su) == []
 
 
+def test_jsonb_is_recorded_with_every_digit_and_refused_when_nested_too_deep(db):
+    """A document's custom_properties is recorded as stored: numbers keep every digit (and
+    their scale) beyond a float's precision and range, so the snapshot and a rollback give
+    back the stored value. A value nested deeper than history records (100 levels) is
+    refused with 54000, and nothing is written."""
+    exact = ('{"a": 0.1000000000000000000000000001, "b": 123456789012345678901234567890, '
+             '"c": 1e400, "d": 1e-30, "e": 1.00, "f": -0.0}')
+    with db.connect() as su:
+        project = new_project(su)
+        new_documents(su, project, 1)
+        document = su.execute("SELECT document_id FROM documents.documents WHERE project_id = %s",
+                              (project,)).fetchone()[0]
+        su.execute("UPDATE documents.documents SET custom_properties = %s::jsonb WHERE document_id = %s",
+                   (exact, document))
+        su.execute("UPDATE documents.documents SET custom_properties = '{}' WHERE document_id = %s", (document,))
+        su.commit()
+        stored = su.execute("SELECT %s::jsonb::text", (exact,)).fetchone()[0]
+        assert su.execute("""SELECT (snapshot->'custom_properties')::text FROM audit.document_history
+                              WHERE document_id = %s AND version = 2""", (document,)).fetchone() == (stored,)
+        su.execute("SELECT audit.rollback_document(%s, 2, 3)", (document,))
+        assert su.execute("SELECT custom_properties::text FROM documents.documents WHERE document_id = %s",
+                          (document,)).fetchone() == (stored,)
+        su.commit()
+        for levels, refused in ((100, False), (101, True)):
+            deep = "[" * (levels - 1) + "[]" + "]" * (levels - 1)
+            try:
+                su.execute("UPDATE documents.documents SET custom_properties = %s::jsonb WHERE document_id = %s",
+                           ('{"deep": ' + deep[1:-1] + "}", document))
+                su.commit()
+                assert not refused
+            except psycopg.Error as error:
+                su.rollback()
+                assert refused and (error.sqlstate, error.diag.message_primary) == (
+                    "54000", "a jsonb value nested deeper than 100 levels cannot be recorded in history")
+        assert su.execute("SELECT max(version) FROM audit.document_history WHERE document_id = %s",
+                          (document,)).fetchone() == (5,)
+        assert verify(su) == []
+
+
 def test_rollback_needs_the_rights_of_the_changes_it_undoes(db):
     with db.connect(autocommit=True) as su:
         viewer = su.execute("SELECT users.create_user('viewer@example.com', 'Viewer')").fetchone()[0]
