@@ -184,7 +184,7 @@ fn reference_by_column(column: &str, id: i32) -> Value {
 /// levels, and a snapshot adds one, which rollback reads back; this leaves room, and bounds
 /// the recursion of everything that walks the value (diff, jsonb_text, jsonb_datum) well
 /// within the backend's stack.
-pub const MAX_JSONB_NESTING: usize = 100;
+const MAX_JSONB_NESTING: usize = 100;
 
 /// A jsonb column's value, read from jsonb_out's text. Its numbers are read exactly (serde_json's
 /// `arbitrary_precision`: numeric's digits, not a float's), so the only failure is nesting.
