@@ -15,26 +15,18 @@ use pgrx::{PgSqlErrorCode, WhoAllocated};
 use crate::errors::{raise, SqlError};
 
 /// Why a trigger function could not do its work.
+#[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
     /// Called other than by the trigger manager.
+    #[error("{function} can only be called as a trigger")]
     NotCalledAsTrigger { function: &'static str },
     /// Fired in a way it does not support: by a trigger on another kind of event or on a
     /// table without the columns it reads (pulse creates no such trigger; a DBA could).
+    #[error("{function}: {error}")]
     Misused {
         function: &'static str,
         error: String,
     },
-}
-
-impl fmt::Display for TriggerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotCalledAsTrigger { function } => {
-                write!(f, "{function} can only be called as a trigger")
-            }
-            Self::Misused { function, error } => write!(f, "{function}: {error}"),
-        }
-    }
 }
 
 impl SqlError for TriggerError {
