@@ -7,15 +7,18 @@
 #   - each with durable commits and CPU-bound (synchronous_commit = off, a second pass);
 #   - pulse's added microseconds per row against the lean trigger's (transaction latency
 #     against "none", divided by the rows written);
-#   - WAL bytes per transaction of each variant (pg_current_wal_lsn() around each run).
+#   - WAL bytes per transaction of each variant (pg_current_wal_lsn() around each run);
+#   - a calibration against the issue's reference transaction: the single-row UPDATE by the
+#     table's owner, without authentication and row-level security (update_owner), for every
+#     variant, and pulse with everything on against that transaction with no trigger.
 # Every variant runs the same pgbench script as the application role (authenticate, then
-# the write under row-level security); only the trigger differs. In a round every variant
+# the write under row-level security), except update_owner; only the trigger differs. In a round every variant
 # runs once per workload, the order reversed every other round (A B C D, D C B A, ...).
 # The history the runs wrote must verify (audit.verify()), or the suite fails.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
 VARIANTS=(none pulse lean supa)
-WORKLOADS=(update insert insert1000)
+WORKLOADS=(update insert insert1000 update_owner)
 DOCUMENTS=100000
 [[ "$BENCH_QUICK" == 1 ]] && DOCUMENTS=1000
 record_scale "documents.documents: one project with ${DOCUMENTS} documents; 2 pgbench clients"
@@ -53,8 +56,10 @@ for sync in on off; do
         for workload in "${WORKLOADS[@]}"; do
             for variant in "${order[@]}"; do
                 use_variant "$variant"
+                role=bench_app
+                [[ "$workload" == update_owner ]] && role=postgres
                 read -r t l _ w < <(PGOPTIONS="-c synchronous_commit=$sync" \
-                    pgbench_run bench_app "bench/pgbench/audit_$workload.sql" "${DEFINES[@]}")
+                    pgbench_run "$role" "bench/pgbench/audit_$workload.sql" "${DEFINES[@]}")
                 tps[$sync/$workload/$variant]+="$t "
                 latency[$sync/$workload/$variant]+="$l "
                 wal[$sync/$workload/$variant]+="$w "
@@ -83,7 +88,7 @@ throughput_target() { # $1: sync, $2: workload
     esac
 }
 for sync in on off; do
-    for workload in "${WORKLOADS[@]}"; do
+    for workload in update insert insert1000; do
         key="$sync/$workload" what="$(label "$workload"), $(commit_label "$sync")"
         target=() supa_target=()
         [[ -n "$(throughput_target "$sync" "$workload")" ]] && target=(--target "$(throughput_target "$sync" "$workload")")
@@ -110,4 +115,19 @@ for sync in on off; do
             done
         fi
     done
+done
+# The calibration: what each trigger keeps of the owner's unaudited UPDATE (the issue measured
+# supa_audit at 0.51 and 0.17 and the lean trigger at 0.90 and 0.59 on its transaction), and
+# pulse with everything on (authentication, row-level security, capture) against it.
+for sync in on off; do
+    key="$sync/update_owner" what="single-row UPDATE by the table's owner, $(commit_label "$sync")"
+    for variant in pulse lean supa; do
+        record --name "${what}: ${variant} / no trigger" --variant "$variant" --baseline "no trigger" --unit tps \
+            --values "${tps[$key/$variant]}" --baseline-values "${tps[$key/none]}" --ratio variant/baseline
+    done
+    record --name "${what}: pulse / supa_audit-style" --variant pulse --baseline "supa_audit-style" --unit tps \
+        --values "${tps[$key/pulse]}" --baseline-values "${tps[$key/supa]}" --ratio variant/baseline
+    record --name "single-row UPDATE, $(commit_label "$sync"): pulse with everything on / the owner's UPDATE with no trigger" \
+        --variant pulse --baseline "owner, no trigger" --unit tps \
+        --values "${tps[$sync/update/pulse]}" --baseline-values "${tps[$key/none]}" --ratio variant/baseline
 done
