@@ -55,7 +55,7 @@ unsafe extern "C-unwind" fn forget_catalog_lookups(_arg: pg_sys::Datum, _relid: 
 }
 
 /// The OID of relation `schema.name` (a table or an index), InvalidOid when missing.
-fn relation_oid(schema: &'static CStr, name: &'static CStr) -> pg_sys::Oid {
+pub fn relation_oid(schema: &'static CStr, name: &'static CStr) -> pg_sys::Oid {
     if let Some(oid) = RELATION_OIDS.with_borrow(|m| m.get(&(schema, name)).copied()) {
         return oid;
     }

@@ -20,8 +20,9 @@ pub enum TriggerError {
     /// Called other than by the trigger manager.
     #[error("{function} can only be called as a trigger")]
     NotCalledAsTrigger { function: &'static str },
-    /// Fired in a way it does not support: by a trigger on another kind of event or on a
-    /// table without the columns it reads (pulse creates no such trigger; a DBA could).
+    /// Fired in a way it does not support: by a trigger on another kind of event, on a table
+    /// without the columns it reads, or on a table it does not record (pulse creates no such
+    /// trigger; a superuser could).
     #[error("{function}: {error}")]
     Misused {
         function: &'static str,

@@ -13,6 +13,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::CStr;
 
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, PgTriggerError, Uuid};
@@ -21,14 +22,14 @@ use serde_json::{Map, Value};
 
 use super::append::{append, Values};
 use super::chain::{lock_entity, Chain};
+use super::change_reason;
 use super::rollback::rolling_back;
-use super::snapshot::{self, link_element, link_set_of_table, RawRow};
-use super::{change_reason, HistoryError};
+use super::snapshot::{self, link_element, LinkSet, RawRow, LINK_SETS};
 use crate::direct_read::{self, Table};
 use crate::errors::raise;
 use crate::identity::{as_extension_owner, current_caller};
 use crate::kept_plans::{with_kept_plan, KeptPlan};
-use crate::trigger_entry::trigger_function;
+use crate::trigger_entry::{trigger_function, TriggerError};
 
 /// Fields that never make a change on their own: every write touches them, and a project's
 /// row version counts the changes (a document's version is its content revision, which is one).
@@ -232,6 +233,25 @@ fn last_recorded_link_sets(project_id: i64) -> Map<String, Value> {
         .collect()
 }
 
+/// Refuses a capture trigger that fired on a table it does not serve. pulse attaches each
+/// capture function to its own tables only; another table's rows (a superuser's trigger)
+/// would otherwise be recorded as the history of whatever ids their columns hold.
+fn misattached(function: &'static str, trigger: &PgTrigger<'_>, serves: &str) -> ! {
+    let schema = trigger.table_schema().unwrap_or_default();
+    let table = trigger.table_name().unwrap_or_default();
+    raise(TriggerError::Misused {
+        function,
+        error: format!("fired on {schema}.{table}, but it records only {serves}"),
+    })
+}
+
+/// Whether `trigger` fired on the table `schema.name`.
+fn fires_on(trigger: &PgTrigger<'_>, schema: &'static CStr, name: &'static CStr) -> bool {
+    // SAFETY: the trigger manager's relation is open while the trigger runs.
+    let relid = unsafe { (*trigger.trigger_data().tg_relation).rd_id };
+    relid == direct_read::relation_oid(schema, name)
+}
+
 /// The OLD and NEW rows of a row trigger.
 fn rows_of(trigger: &PgTrigger<'_>) -> (Option<RawRow>, Option<RawRow>) {
     let data = trigger.trigger_data();
@@ -291,12 +311,7 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
 }
 
 /// A link row changed: remember the element until the statement ends.
-fn collect_link_change(table: &str, old: Option<RawRow>, new: Option<RawRow>) {
-    let Some(set) = link_set_of_table(table) else {
-        raise(HistoryError::Internal(
-            "capturing a table that is not a link set",
-        ))
-    };
+fn collect_link_change(set: &'static LinkSet, old: Option<RawRow>, new: Option<RawRow>) {
     let project_of = |row: &RawRow| row.get::<i64>("project_id").unwrap_or_default();
     let push = |row: &RawRow, added: bool| {
         if rolling_back(Chain::Project, (project_of(row), None)) {
@@ -422,6 +437,9 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
 fn capture_project<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    if !fires_on(trigger, c"projects", c"projects") {
+        misattached("audit.capture_project()", trigger, "projects.projects");
+    }
     let (old, new) = rows_of(trigger);
     capture_project_row(old, new);
     Ok(None)
@@ -437,9 +455,18 @@ trigger_function!(
 fn capture_project_link<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-    let table = trigger.table_name()?;
+    let Some(set) = LINK_SETS
+        .iter()
+        .find(|set| fires_on(trigger, c"projects", set.table))
+    else {
+        misattached(
+            "audit.capture_project_link()",
+            trigger,
+            "the link tables of projects",
+        )
+    };
     let (old, new) = rows_of(trigger);
-    collect_link_change(&table, old, new);
+    collect_link_change(set, old, new);
     Ok(None)
 }
 trigger_function!(
@@ -467,6 +494,9 @@ trigger_function!(
 fn capture_document<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    if !fires_on(trigger, c"documents", c"documents") {
+        misattached("audit.capture_document()", trigger, "documents.documents");
+    }
     let (old, new) = rows_of(trigger);
     capture_document_row(old, new);
     Ok(None)

@@ -407,10 +407,6 @@ pub const LINK_SETS: &[LinkSet] = &[
     },
 ];
 
-pub fn link_set_of_table(table: &str) -> Option<&'static LinkSet> {
-    LINK_SETS.iter().find(|l| l.table.to_str() == Ok(table))
-}
-
 /// The set element a link row stands for.
 pub fn link_element(set: &LinkSet, row: &RawRow) -> Value {
     match set.key {

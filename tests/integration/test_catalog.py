@@ -233,6 +233,31 @@ def test_trigger_functions_refuse_a_direct_call(conn):
             ("39P01", f"{function} can only be called as a trigger")
 
 
+def test_capture_functions_refuse_a_table_they_do_not_serve(fresh_db):
+    """A capture function a superuser attaches to another table refuses that table's rows with
+    39P01 and writes no history, instead of recording them as the history of whatever project
+    or document ids their columns hold."""
+    serves = {"audit.capture_project()": "projects.projects",
+              "audit.capture_project_link()": "the link tables of projects",
+              "audit.capture_document()": "documents.documents"}
+    with fresh_db.connect(autocommit=True) as c:
+        c.execute("CREATE SCHEMA scratch")
+        c.execute("CREATE TABLE scratch.t (project_id bigint, document_id bigint, user_id integer)")
+        c.execute("INSERT INTO scratch.t VALUES (1, 1, 1)")
+        for function, tables in serves.items():
+            c.execute(f"CREATE TRIGGER misattached AFTER INSERT OR UPDATE OR DELETE ON scratch.t "
+                      f"FOR EACH ROW EXECUTE FUNCTION {function}")
+            for statement in ("INSERT INTO scratch.t VALUES (2, 2, 2)", "UPDATE scratch.t SET user_id = 3",
+                              "DELETE FROM scratch.t"):
+                with pytest.raises(psycopg.Error) as refused:
+                    c.execute(statement)
+                assert (refused.value.sqlstate, refused.value.diag.message_primary) == \
+                    ("39P01", f"{function}: fired on scratch.t, but it records only {tables}"), statement
+            c.execute("DROP TRIGGER misattached ON scratch.t")
+        assert rows(c, "SELECT (SELECT count(*) FROM audit.project_history), (SELECT count(*) FROM audit.document_history),"
+                       " (SELECT count(*) FROM scratch.t)") == [(0, 0, 1)]
+
+
 # A plain value of each argument type pulse's functions take, to stand beside a NULL.
 ARGUMENT_VALUES = {"bigint": "1", "integer": "1", "boolean": "true", "bytea": "'\\x00'", "inet": "'127.0.0.1'",
                    "interval": "'1 day'", "jsonb": "'{}'", "name": "'code'", "regclass": "'pulse.tag_reference'",
