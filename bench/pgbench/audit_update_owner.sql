@@ -1,6 +1,6 @@
--- The issue's reference transaction: one UPDATE of a random document by the table's owner,
--- without authenticating and without row-level security. Only a calibration: pulse's
--- capture records it with no session (changed_by and session_id empty).
+-- The audit suite's single-row UPDATE by the table's owner, without authenticating and
+-- without row-level security: a calibration of what those add to the unaudited transaction.
+-- pulse's capture records it with no session (changed_by and session_id empty).
 \set d random(:first_doc, :last_doc)
 \set t random(1, 1000000000)
 BEGIN;
