@@ -1,9 +1,10 @@
 -- A second calibration of the audit suite (bench/suites/audit.sh): a plain table shaped like
 -- pgbench's accounts (an integer key, a balance, a filler; one index, no trigger of its own),
 -- with :documents rows, the lean and supa_audit-style triggers of audit_baselines.sql on it,
--- disabled. Its single-row UPDATE is far lighter than one of documents.documents (twelve
--- indexes, two of them GIN, and pulse's own BEFORE triggers), so each trigger's cost weighs
--- more against it. pulse records only its own tables, and refuses to capture this one.
+-- disabled. Its single-row UPDATE is far lighter than the suite's UPDATE of a document's
+-- title (not HOT: an entry in each of up to twelve indexes, two of them GIN; and a BEFORE
+-- trigger), so each trigger's cost weighs more against it. pulse records only its own
+-- tables, and refuses to capture this one.
 \set ON_ERROR_STOP on
 CREATE TABLE bench_baseline.plain_accounts (
     aid       integer PRIMARY KEY,

@@ -15,8 +15,9 @@
 #     and pgbench's UPDATE of a plain table with one index (update_plain,
 #     bench/sql/audit_plain.sql; no pulse variant: pulse captures only its own tables).
 # Every variant runs the same pgbench script as the application role (authenticate, then
-# the write under row-level security), except the calibrations; only the trigger differs. In a round every variant
-# runs once per workload, the order reversed every other round (A B C D, D C B A, ...).
+# the write under row-level security), except in the calibrations; only the trigger
+# differs. In a round every variant runs once per workload, the order reversed every other
+# round (A B C D, D C B A, ...).
 # The history the runs wrote must verify (audit.verify()), or the suite fails.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
