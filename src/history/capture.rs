@@ -245,11 +245,31 @@ fn misattached(function: &'static str, trigger: &PgTrigger<'_>, serves: &str) ->
     })
 }
 
-/// Whether `trigger` fired on the table `schema.name`.
+/// Whether `trigger` fired on the table `schema.name`, or on one of its shards: on a Citus
+/// node the triggers of a distributed table fire on the shard, a table of the same schema
+/// named `<name>_<shard id>` (docs/scaling.md).
 fn fires_on(trigger: &PgTrigger<'_>, schema: &'static CStr, name: &'static CStr) -> bool {
-    // SAFETY: the trigger manager's relation is open while the trigger runs.
-    let relid = unsafe { (*trigger.trigger_data().tg_relation).rd_id };
-    relid == direct_read::relation_oid(schema, name)
+    // SAFETY: the trigger manager's relation, and its pg_class row, are open while the
+    // trigger runs; relname is a NUL-terminated name.
+    let (relid, relname, namespace) = unsafe {
+        let relation = trigger.trigger_data().tg_relation;
+        let class = (*relation).rd_rel;
+        (
+            (*relation).rd_id,
+            CStr::from_ptr((*class).relname.data.as_ptr()),
+            (*class).relnamespace,
+        )
+    };
+    if relid == direct_read::relation_oid(schema, name) {
+        return true;
+    }
+    let is_shard_name = relname
+        .to_bytes()
+        .strip_prefix(name.to_bytes())
+        .and_then(|rest| rest.strip_prefix(b"_"))
+        .is_some_and(|id| !id.is_empty() && id.iter().all(u8::is_ascii_digit));
+    // SAFETY: a catalog lookup by name; a missing schema yields InvalidOid.
+    is_shard_name && namespace == unsafe { pg_sys::get_namespace_oid(schema.as_ptr(), true) }
 }
 
 /// The OLD and NEW rows of a row trigger.

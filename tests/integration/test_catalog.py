@@ -254,6 +254,16 @@ def test_capture_functions_refuse_a_table_they_do_not_serve(fresh_db):
                 assert (refused.value.sqlstate, refused.value.diag.message_primary) == \
                     ("39P01", f"{function}: fired on scratch.t, but it records only {tables}"), statement
             c.execute("DROP TRIGGER misattached ON scratch.t")
+        # Named like a shard of documents.documents (test_history.py), but in another schema or
+        # without a shard id: refused as well.
+        for table in ("scratch.documents_102008", "documents.documents_copy"):
+            c.execute(f"CREATE TABLE {table} (project_id bigint, document_id bigint)")
+            c.execute(f"CREATE TRIGGER misattached AFTER INSERT ON {table} "
+                      f"FOR EACH ROW EXECUTE FUNCTION audit.capture_document()")
+            with pytest.raises(psycopg.Error) as refused:
+                c.execute(f"INSERT INTO {table} VALUES (1, 1)")
+            assert (refused.value.sqlstate, refused.value.diag.message_primary) == \
+                ("39P01", f"audit.capture_document(): fired on {table}, but it records only documents.documents")
         assert rows(c, "SELECT (SELECT count(*) FROM audit.project_history), (SELECT count(*) FROM audit.document_history),"
                        " (SELECT count(*) FROM scratch.t)") == [(0, 0, 1)]
 
