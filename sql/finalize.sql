@@ -39,7 +39,8 @@ BEGIN
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION projects.search_projects(jsonb, integer, text), projects.project_facets(jsonb),
                                    documents.search_documents(jsonb, integer, text), documents.document_facets(jsonb),
-                                   pulse.parse_discovery_filter(text, jsonb, integer, text) TO %I', role_name);
+                                   pulse.parse_discovery_filter(text, jsonb, integer, text),
+                                   pulse.discovery_cursor(text, text, bigint, bigint) TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(

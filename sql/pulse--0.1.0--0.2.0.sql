@@ -155,6 +155,17 @@ CREATE FUNCTION pulse.parse_discovery_filter(kind text, filter jsonb, page_size 
 COMMENT ON FUNCTION pulse.parse_discovery_filter(text, jsonb, integer, text) IS
     'Internal: checks a discovery filter (kind projects or documents), page size and cursor, and resolves reference codes; 22023 or 22P02 with the key or code at fault.';
 
+-- The cursor a page carries, after the row with sort key (score, id): base64url, unpadded, of
+-- "v1|kind|fingerprint|score|id", which pulse.parse_discovery_filter decodes. In Rust
+-- (src/discovery.rs) because the search functions put it on every row of a page, where
+-- building it in SQL was a measurable part of a search's time (decision log D54).
+CREATE FUNCTION pulse.discovery_cursor(kind text, fingerprint text, score bigint, id bigint)
+    RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'discovery_cursor';
+COMMENT ON FUNCTION pulse.discovery_cursor(text, text, bigint, bigint) IS
+    'Internal: the cursor of a search page after the row with sort key (score, id); pulse.parse_discovery_filter decodes it.';
+
 -- The search and facet functions, and the indexes for words, are made from the pieces below:
 -- a filter is written once for a search and its facets, and the words expression once for
 -- its index and its queries (an expression index serves only the very same expression). In
@@ -173,9 +184,8 @@ DECLARE
     -- Rows soft-deleted or not, as asked.
     deleted constant text := $t$(want.deleted IS NULL OR (want.deleted AND %1$s.deleted_at IS NOT NULL)
                 OR (NOT want.deleted AND %1$s.deleted_at IS NULL))$t$;
-    -- The cursor after the row with sort key (%1$s, %2$s): base64url of "v1|kind|fingerprint|score|id".
-    cursor_of constant text := $t$translate(encode(convert_to(concat_ws('|', 'v1', want.kind, want.fingerprint, %1$s, %2$s),
-                                                              'UTF8'), 'base64'), E'+/=\n', '-_')$t$;
+    -- The cursor after the row with sort key (%1$s, %2$s) (pulse.discovery_cursor).
+    cursor_of constant text := $t$pulse.discovery_cursor(want.kind, want.fingerprint, %1$s, %2$s)$t$;
     -- A page: the rows of the filter after the cursor, in the order of the sort key (score,
     -- id) descending, one more than asked (so that we know whether a next page exists),
     -- numbered, with the sort key of the page's last row. %1$s: the rows, with their rank;
@@ -458,7 +468,8 @@ BEGIN
     EXECUTE pg_catalog.format(
         'GRANT EXECUTE ON FUNCTION projects.search_projects(jsonb, integer, text), projects.project_facets(jsonb),
                                    documents.search_documents(jsonb, integer, text), documents.document_facets(jsonb),
-                                   pulse.parse_discovery_filter(text, jsonb, integer, text) TO %I', role_name);
+                                   pulse.parse_discovery_filter(text, jsonb, integer, text),
+                                   pulse.discovery_cursor(text, text, bigint, bigint) TO %I', role_name);
     EXECUTE pg_catalog.format(
         'GRANT SELECT ON pulse.auditor_role, %s TO %I', pulse.reference_table_list(), role_name);
     EXECUTE pg_catalog.format(
@@ -486,13 +497,15 @@ BEGIN
         EXECUTE pg_catalog.format(
             'GRANT EXECUTE ON FUNCTION projects.search_projects(jsonb, integer, text), projects.project_facets(jsonb),
                                        documents.search_documents(jsonb, integer, text), documents.document_facets(jsonb),
-                                       pulse.parse_discovery_filter(text, jsonb, integer, text) TO %I', reader);
+                                       pulse.parse_discovery_filter(text, jsonb, integer, text),
+                                       pulse.discovery_cursor(text, text, bigint, bigint) TO %I', reader);
     END LOOP;
 END
 $readers$;
 REVOKE ALL ON FUNCTION projects.search_projects(jsonb, integer, text), projects.project_facets(jsonb),
                        documents.search_documents(jsonb, integer, text), documents.document_facets(jsonb),
-                       pulse.parse_discovery_filter(text, jsonb, integer, text) FROM PUBLIC;
+                       pulse.parse_discovery_filter(text, jsonb, integer, text),
+                       pulse.discovery_cursor(text, text, bigint, bigint) FROM PUBLIC;
 
 -- 4. Scale-out on Citus (docs/scaling.md, decision log D40-D41).
 CREATE FUNCTION pulse.citus_distribution_plan()

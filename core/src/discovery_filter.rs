@@ -479,8 +479,8 @@ fn check_codes<R: Resolve>(
     Ok(())
 }
 
-/// base64url without padding (the search functions make cursors so, in SQL), lenient about
-/// the unused bits of the last character as PostgreSQL's `decode(..., 'base64')` is.
+/// base64url without padding; decoding is lenient about the unused bits of the last character,
+/// as PostgreSQL's `decode(..., 'base64')` is.
 const CURSOR_BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::URL_SAFE,
     GeneralPurposeConfig::new()
@@ -496,6 +496,13 @@ fn digits(text: &str, zero: bool) -> Option<i64> {
         && text.bytes().all(|b| b.is_ascii_digit())
         && (!text.starts_with('0') || (zero && text == "0"));
     ok.then(|| text.parse().ok()).flatten()
+}
+
+/// The cursor after the row with sort key (`score`, `id`) of a search of `kind` with the
+/// filter of `fingerprint`: base64url, unpadded, of "v1|kind|fingerprint|score|id". The
+/// search functions put it on every row of a page (`pulse.discovery_cursor`, decision log D54).
+pub fn encode_cursor(kind: Kind, fingerprint: &str, score: i64, id: i64) -> String {
+    CURSOR_BASE64.encode(format!("v1|{}|{fingerprint}|{score}|{id}", kind.name()))
 }
 
 fn decode_cursor(cursor: &str, kind: Kind, fingerprint: &str) -> Result<(i64, i64), FilterError> {
@@ -536,12 +543,6 @@ fn decode_cursor(cursor: &str, kind: Kind, fingerprint: &str) -> Result<(i64, i6
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The cursor after the row with sort key (`score`, `id`), as the search functions make
-    /// it in SQL: base64url of "v1|kind|fingerprint|score|id".
-    fn encode_cursor(kind: Kind, fingerprint: &str, score: i64, id: i64) -> String {
-        CURSOR_BASE64.encode(format!("v1|{}|{fingerprint}|{score}|{id}", kind.name()))
-    }
 
     /// A reference table in memory: phase codes with ids, categories of filetypes.
     struct Fixture {
@@ -960,7 +961,8 @@ mod tests {
     #[test]
     fn cursor_text_matches_what_postgresql_decodes() {
         // encode(convert_to('v1|documents|0123456789abcdef|5|42', 'UTF8'), 'base64') with
-        // + / = and newlines translated away, as the search functions make it.
+        // + / = and newlines translated away, as the search functions made cursors in SQL
+        // before D54 (a #[pg_test] in src/discovery.rs compares the two over many values).
         assert_eq!(
             encode_cursor(Kind::Documents, "0123456789abcdef", 5, 42),
             "djF8ZG9jdW1lbnRzfDAxMjM0NTY3ODlhYmNkZWZ8NXw0Mg"

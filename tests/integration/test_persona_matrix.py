@@ -430,6 +430,7 @@ SELECT count(*) = 2 FROM documents.search_documents(jsonb_build_object('project'
 SELECT sum(count) FILTER (WHERE facet = 'total') = 2 FROM documents.document_facets('{{}}') | f t t t t f t f f f
 SELECT count(*) FROM documents.search_documents('{{"colour": "red"}}') | 22023 22023 22023 22023 22023 22023 22023 22023 22023 22023
 SELECT (pulse.parse_discovery_filter('documents', '{{}}', 50, NULL)).blanket | f f f f f t f f f f
+SELECT pulse.discovery_cursor('documents', '0123456789abcdef', 5, 42) = 'djF8ZG9jdW1lbnRzfDAxMjM0NTY3ODlhYmNkZWZ8NXw0Mg' | t t t t t t t t t t
 """
 
 
