@@ -5,10 +5,11 @@
 //! from the database and builds the value. `pulse.discovery_cursor` makes the cursor a page
 //! carries, which the filter decodes.
 //!
-//! It is a C-language function declared in sql/discovery.sql rather than a `#[pg_extern]`:
-//! its argument is a jsonb taken as the text `jsonb_out` prints (pgrx's `JsonB` would parse
-//! it into serde_json numbers, losing digits of a `properties` value and failing on numbers
-//! beyond a double), and its result is the composite type that SQL file declares.
+//! Both are C-language functions declared in sql/discovery.sql rather than `#[pg_extern]`s.
+//! The filter's argument is a jsonb taken as the text `jsonb_out` prints (pgrx's `JsonB`
+//! would parse it into serde_json numbers, losing digits of a `properties` value and failing
+//! on numbers beyond a double), and its result is the composite type that SQL file declares;
+//! the cursor's declaration stays beside the filter's, which decodes it.
 
 use std::ffi::{CStr, CString};
 use std::ops::ControlFlow;
@@ -360,7 +361,7 @@ pub unsafe extern "C-unwind" fn discovery_cursor(
     else {
         raise(DiscoveryError::Internal("a cursor of NULL values"))
     };
-    let kind = Kind::parse(&kind).unwrap_or_else(|| raise(FilterError::UnknownKind(kind)));
+    let kind = Kind::named(&kind).unwrap_or_else(|error| raise(error));
     encode_cursor(kind, &fingerprint, score, id)
         .into_datum()
         .unwrap_or_else(|| raise(DiscoveryError::Internal("a cursor as text")))

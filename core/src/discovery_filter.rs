@@ -34,6 +34,11 @@ impl Kind {
         }
     }
 
+    /// The kind named `name`, or the error every discovery function gives for another name.
+    pub fn named(name: &str) -> Result<Self, FilterError> {
+        Self::parse(name).ok_or_else(|| FilterError::UnknownKind(clip(name)))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Projects => "projects",
@@ -292,7 +297,7 @@ pub fn check<R: Resolve>(
     fingerprint: &str,
     resolve: &mut R,
 ) -> Result<Filter<R::Words>, FilterError> {
-    let kind = Kind::parse(kind).ok_or_else(|| FilterError::UnknownKind(clip(kind)))?;
+    let kind = Kind::named(kind)?;
     let filter = filter.unwrap_or("{}");
     if json_type(filter) != "object" {
         return Err(FilterError::NotAnObject(json_type(filter)));

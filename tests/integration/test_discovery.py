@@ -556,3 +556,11 @@ def test_a_cursor_continues_only_its_own_search(world):
         # Tampered: still base64url, no longer a cursor.
         with pytest.raises(psycopg.errors.InvalidTextRepresentation, match="malformed cursor"):
             call(world, conn, "admin", "SELECT * FROM documents.search_documents('{}', 2, %s)", (cursor[:-2] + "zz",))
+
+
+def test_a_cursor_is_made_only_for_a_search_kind(world):
+    with connect(world, "editor") as conn:
+        made = call(world, conn, "editor", "SELECT pulse.discovery_cursor('documents', '0123456789abcdef', 5, 42) AS c", ())
+        assert made[0]["c"] == "djF8ZG9jdW1lbnRzfDAxMjM0NTY3ODlhYmNkZWZ8NXw0Mg"
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='unknown kind of search "folders"'):
+            call(world, conn, "editor", "SELECT pulse.discovery_cursor('folders', '0123456789abcdef', 5, 42)", ())
