@@ -123,13 +123,25 @@ impl Record {
     }
 }
 
-fn operation_of_update(old: &Map<String, Value>, new: &Map<String, Value>) -> &'static str {
-    let deleted = |m: &Map<String, Value>| m.get("deleted_at").is_some_and(|v| !v.is_null());
-    match (deleted(old), deleted(new)) {
+/// The operation an UPDATE records. `before` holds the fields that changed
+/// (`snapshot::changed_row_object`): one it lacks is as in `after`.
+fn operation_of_update(before: &Map<String, Value>, after: &Map<String, Value>) -> &'static str {
+    let deleted = |m: &Map<String, Value>| m.get("deleted_at").map(|v| !v.is_null());
+    let now_deleted = deleted(after).unwrap_or(false);
+    match (deleted(before).unwrap_or(now_deleted), now_deleted) {
         (false, true) => "SOFT_DELETE",
         (true, false) => "RESTORE",
         _ => "UPDATE",
     }
+}
+
+/// The fields of `after` that `before` holds: with `before` from
+/// `snapshot::changed_row_object`, the two sides of an UPDATE's diff.
+fn alongside(after: &Map<String, Value>, before: &Map<String, Value>) -> Map<String, Value> {
+    before
+        .keys()
+        .filter_map(|key| Some((key.clone(), after.get(key)?.clone())))
+        .collect()
 }
 
 fn field_i32(snapshot: &Map<String, Value>, key: &str) -> Option<i32> {
@@ -310,11 +322,13 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
         }
         (Some(old), Some(new)) => {
             let after = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
-            let mut before = snapshot::row_object(snapshot::PROJECTS, &old);
-            for set in snapshot::LINK_SETS {
-                before.insert(set.key.to_owned(), after[set.key].clone());
-            }
-            let changes = diff(&before, &after, bookkeeping(Chain::Project));
+            // The link sets are not the row's: an UPDATE of the row leaves them as they are.
+            let before = snapshot::changed_row_object(snapshot::PROJECTS, &old, &new);
+            let changes = diff(
+                &before,
+                &alongside(&after, &before),
+                bookkeeping(Chain::Project),
+            );
             if changes.is_empty() {
                 return;
             }
@@ -434,10 +448,14 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
         ),
         (Some(old), Some(new)) => {
             let (before, after) = (
-                snapshot::row_object(snapshot::DOCUMENTS, old),
+                snapshot::changed_row_object(snapshot::DOCUMENTS, old, new),
                 snapshot::row_object(snapshot::DOCUMENTS, new),
             );
-            let changes = diff(&before, &after, bookkeeping(Chain::Document));
+            let changes = diff(
+                &before,
+                &alongside(&after, &before),
+                bookkeeping(Chain::Document),
+            );
             if changes.is_empty() {
                 return;
             }

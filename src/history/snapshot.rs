@@ -82,6 +82,13 @@ impl RawRow {
     /// deformed once: reading column by column would walk the row from its start again for
     /// each column that follows a variable-length one.
     pub fn fields(&self) -> impl Iterator<Item = (&str, pg_sys::Oid, Option<pg_sys::Datum>)> {
+        let (values, nulls) = self.deformed();
+        // SAFETY: as above.
+        live_fields(unsafe { attributes(self.desc) }, values, nulls)
+    }
+
+    /// One datum and one null flag per attribute of the descriptor, dropped ones included.
+    fn deformed(&self) -> (Vec<pg_sys::Datum>, Vec<bool>) {
         // SAFETY: `desc` describes `tuple`; natts is its attribute count.
         let natts = unsafe { (*self.desc).natts as usize };
         let mut values = vec![pg_sys::Datum::from(0); natts];
@@ -95,8 +102,7 @@ impl RawRow {
                 nulls.as_mut_ptr(),
             )
         };
-        // SAFETY: as above.
-        live_fields(unsafe { attributes(self.desc) }, values, nulls)
+        (values, nulls)
     }
 }
 
@@ -328,9 +334,75 @@ fn redact(salt: &[u8], table: &str, column: &str, value: &Value) -> Value {
 
 /// Every column of an audited row of `table`, references resolved, column policies applied.
 pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
+    object_of(table, row.fields())
+}
+
+/// What the diff of an UPDATE needs of the row before it: the columns of `old` whose stored
+/// bytes differ from those of `new` (two versions of one row, one descriptor), rendered as
+/// `row_object` renders them. A column stored with the same bytes renders to the same value
+/// on both sides, which `diff` skips, so leaving it out changes no recorded change and spares
+/// rendering most of the row again (decision log D55).
+pub fn changed_row_object(table: &str, old: &RawRow, new: &RawRow) -> Map<String, Value> {
+    let ((old_values, old_nulls), (new_values, new_nulls)) = (old.deformed(), new.deformed());
+    // SAFETY: `old.desc` describes both tuples (the trigger's relation).
+    let attributes = unsafe { attributes(old.desc) };
+    let differs =
+        |i: usize, attribute: &pg_sys::FormData_pg_attribute| match (old_nulls[i], new_nulls[i]) {
+            (true, true) => false,
+            // SAFETY: two datums of the attribute's type, from tuples that outlive this call.
+            (false, false) => unsafe { !same_bytes(old_values[i], new_values[i], attribute) },
+            _ => true,
+        };
+    let fields = attributes
+        .iter()
+        .enumerate()
+        .filter(|&(i, attribute)| !attribute.attisdropped && differs(i, attribute))
+        .map(|(i, attribute)| {
+            (
+                attribute_name(attribute),
+                attribute.atttypid,
+                (!old_nulls[i]).then_some(old_values[i]),
+            )
+        });
+    object_of(table, fields)
+}
+
+/// Whether two datums of `attribute` are stored with the same bytes: PostgreSQL's
+/// `datumIsEqual` (utils/adt/datum.c), which pgrx does not bind. Equal bytes are an equal
+/// value; different bytes may still be one (a compressed and a plain copy), which the caller
+/// then renders and compares.
+///
+/// # Safety
+/// Both datums are of `attribute`'s type and point to memory that is valid while they are read.
+unsafe fn same_bytes(
+    a: pg_sys::Datum,
+    b: pg_sys::Datum,
+    attribute: &pg_sys::FormData_pg_attribute,
+) -> bool {
+    if attribute.attbyval {
+        return a == b;
+    }
+    // SAFETY: by-reference datums of a fixed length, a varlena or a C string (attlen -2).
+    let bytes = |datum: pg_sys::Datum| unsafe {
+        let pointer = datum.cast_mut_ptr::<u8>();
+        let length = match attribute.attlen {
+            -1 => pgrx::varlena::varsize_any(pointer.cast()),
+            -2 => CStr::from_ptr(pointer.cast()).to_bytes_with_nul().len(),
+            length => length as usize,
+        };
+        std::slice::from_raw_parts(pointer, length)
+    };
+    bytes(a) == bytes(b)
+}
+
+/// The snapshot object of some columns of a row of `table` (see `row_object`).
+fn object_of<'a>(
+    table: &str,
+    fields: impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)>,
+) -> Map<String, Value> {
     let policies = policies();
     let mut object = Map::new();
-    for (name, type_oid, datum) in row.fields() {
+    for (name, type_oid, datum) in fields {
         let treatment = policies.treatment(table, name);
         if treatment == Some(Treatment::Exclude) {
             continue;

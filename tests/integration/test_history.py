@@ -127,6 +127,35 @@ def test_soft_delete_restore_and_delete(db):
         assert verify(su) == []
 
 
+def test_an_update_while_soft_deleted_is_an_update(db):
+    """The row before an UPDATE is rendered only where its stored bytes changed (D55): a
+    deletion left as it was still counts on both sides, and a change of bytes alone is none."""
+    with db.connect() as su:
+        project = new_project(su)
+        su.execute("UPDATE projects.projects SET deleted_at = now() WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET name = 'Artemis' WHERE project_id = %s", (project,))
+        su.execute("UPDATE projects.projects SET deleted_at = NULL, name = 'Apollo' WHERE project_id = %s", (project,))
+        rows = history(su, project)
+        assert [r[1] for r in rows] == ["INSERT", "SOFT_DELETE", "UPDATE", "RESTORE"]
+        assert [r[2] for r in rows][2:] == ["name: Apollo → Artemis", "restored; name: Artemis → Apollo"]
+        new_documents(su, project, 1)
+        document = su.execute("SELECT document_id FROM documents.documents WHERE project_id = %s", (project,)).fetchone()[0]
+        su.execute("UPDATE documents.documents SET deleted_at = now() WHERE document_id = %s", (document,))
+        su.execute("UPDATE documents.documents SET title = 'Renamed' WHERE document_id = %s", (document,))
+        # Stored compressed, then plain: other bytes, the same value, so no change.
+        su.execute("""UPDATE documents.documents SET custom_properties = jsonb_build_object('notes', repeat('n', 5000))
+                       WHERE document_id = %s""", (document,))
+        su.execute("""ALTER TABLE documents.documents ALTER COLUMN custom_properties SET STORAGE EXTERNAL""")
+        su.execute("UPDATE documents.documents SET custom_properties = custom_properties || '{}' WHERE document_id = %s",
+                   (document,))
+        su.execute("ALTER TABLE documents.documents ALTER COLUMN custom_properties SET STORAGE EXTENDED")
+        operations = su.execute("""SELECT operation, change_summary FROM audit.document_history
+                                    WHERE document_id = %s ORDER BY version""", (document,)).fetchall()
+        assert [o for o, _ in operations] == ["INSERT", "SOFT_DELETE", "UPDATE", "UPDATE"]
+        assert operations[2][1] == "title: Doc 1 → Renamed"
+        assert verify(su) == []
+
+
 def test_every_way_of_writing_is_captured_and_rollback_leaves_nothing(db):
     with db.connect() as su:
         project = new_project(su)
