@@ -124,7 +124,7 @@ impl Record {
 }
 
 /// The operation an UPDATE records. `before` holds the fields that changed
-/// (`snapshot::changed_row_object`): one it lacks is as in `after`.
+/// (`snapshot::update_objects`): one it lacks is as in `after`.
 fn operation_of_update(before: &Map<String, Value>, after: &Map<String, Value>) -> &'static str {
     let deleted = |m: &Map<String, Value>| m.get("deleted_at").map(|v| !v.is_null());
     let now_deleted = deleted(after).unwrap_or(false);
@@ -136,7 +136,7 @@ fn operation_of_update(before: &Map<String, Value>, after: &Map<String, Value>) 
 }
 
 /// The fields of `after` that `before` holds: with `before` from
-/// `snapshot::changed_row_object`, the two sides of an UPDATE's diff.
+/// `snapshot::update_objects`, the two sides of an UPDATE's diff.
 fn alongside(after: &Map<String, Value>, before: &Map<String, Value>) -> Map<String, Value> {
     before
         .keys()
@@ -321,9 +321,12 @@ fn capture_project_row(old: Option<RawRow>, new: Option<RawRow>) {
             write_project_history(project_id, Record::new("INSERT", snapshot, &[]));
         }
         (Some(old), Some(new)) => {
-            let after = direct_read::with_latest_snapshot(|| snapshot::project_snapshot(&new));
-            // The link sets are not the row's: an UPDATE of the row leaves them as they are.
-            let before = snapshot::changed_row_object(snapshot::PROJECTS, &old, &new);
+            // The link sets are not the row's: an UPDATE of the row leaves them as they are,
+            // so the old side has none.
+            let (before, after) = direct_read::with_latest_snapshot(|| {
+                let (before, row) = snapshot::update_objects(snapshot::PROJECTS, &old, &new);
+                (before, snapshot::with_link_sets(row, &new))
+            });
             let changes = diff(
                 &before,
                 &alongside(&after, &before),
@@ -447,10 +450,7 @@ fn capture_document_row(old: Option<RawRow>, new: Option<RawRow>) {
             &[],
         ),
         (Some(old), Some(new)) => {
-            let (before, after) = (
-                snapshot::changed_row_object(snapshot::DOCUMENTS, old, new),
-                snapshot::row_object(snapshot::DOCUMENTS, new),
-            );
+            let (before, after) = snapshot::update_objects(snapshot::DOCUMENTS, old, new);
             let changes = diff(
                 &before,
                 &alongside(&after, &before),

@@ -337,12 +337,17 @@ pub fn row_object(table: &str, row: &RawRow) -> Map<String, Value> {
     object_of(table, row.fields())
 }
 
-/// What the diff of an UPDATE needs of the row before it: the columns of `old` whose stored
-/// bytes differ from those of `new` (two versions of one row, one descriptor), rendered as
-/// `row_object` renders them. A column stored with the same bytes renders to the same value
-/// on both sides, which `diff` skips, so leaving it out changes no recorded change and spares
-/// rendering most of the row again (decision log D55).
-pub fn changed_row_object(table: &str, old: &RawRow, new: &RawRow) -> Map<String, Value> {
+/// The two sides of an UPDATE of a row of `table` (two versions of one row, one descriptor),
+/// each tuple deformed once: the new row whole, as `row_object` renders it, and of the old row
+/// only the columns whose stored bytes differ from the new row's. A column stored with the
+/// same bytes renders to the same value on both sides, which `diff` skips, so leaving it out
+/// of the old side changes no recorded change and spares rendering most of the row again
+/// (decision log D55).
+pub fn update_objects(
+    table: &str,
+    old: &RawRow,
+    new: &RawRow,
+) -> (Map<String, Value>, Map<String, Value>) {
     let ((old_values, old_nulls), (new_values, new_nulls)) = (old.deformed(), new.deformed());
     // SAFETY: `old.desc` describes both tuples (the trigger's relation).
     let attributes = unsafe { attributes(old.desc) };
@@ -353,7 +358,7 @@ pub fn changed_row_object(table: &str, old: &RawRow, new: &RawRow) -> Map<String
             (false, false) => unsafe { !same_bytes(old_values[i], new_values[i], attribute) },
             _ => true,
         };
-    let fields = attributes
+    let changed = attributes
         .iter()
         .enumerate()
         .filter(|&(i, attribute)| !attribute.attisdropped && differs(i, attribute))
@@ -364,7 +369,9 @@ pub fn changed_row_object(table: &str, old: &RawRow, new: &RawRow) -> Map<String
                 (!old_nulls[i]).then_some(old_values[i]),
             )
         });
-    object_of(table, fields)
+    let before = object_of(table, changed);
+    let after = object_of(table, live_fields(attributes, &new_values, &new_nulls));
+    (before, after)
 }
 
 /// Whether two datums of `attribute` are stored with the same bytes: PostgreSQL's
@@ -534,7 +541,11 @@ pub fn sort_elements(elements: &mut [Value]) {
 
 /// A project's snapshot: its row and every link set.
 pub fn project_snapshot(row: &RawRow) -> Map<String, Value> {
-    let mut object = row_object(PROJECTS, row);
+    with_link_sets(row_object(PROJECTS, row), row)
+}
+
+/// `object`, the rendered project `row`, with every link set of the project added.
+pub fn with_link_sets(mut object: Map<String, Value>, row: &RawRow) -> Map<String, Value> {
     let project_id = row.get::<i64>("project_id").unwrap_or_default();
     for set in LINK_SETS {
         object.insert(
