@@ -116,15 +116,16 @@ COMMENT ON COLUMN audit.document_history.row_hash IS 'SHA-256 over prev_hash and
 -- Where each entity's chain ends: its last version and that row's hash (src/history/chain.rs).
 -- The head serializes nothing by itself (an entity lock does); it anchors the chain's end,
 -- so that removing the last history row is found like any other edit.
--- A head is rewritten by every change of its entity: pages keep a tenth free so that the new
--- head fits beside the old one, a HOT update that adds no index entry.
+-- A head is rewritten by every change of its entity: pages keep half their room free, so that
+-- every head on a page can be rewritten beside its old version in one transaction (a bulk
+-- UPDATE of neighbouring documents), each a HOT update that adds no index entry (D51, D56).
 CREATE TABLE audit.project_chain (
     project_id  bigint PRIMARY KEY,
     version     integer NOT NULL,
     row_hash    bytea NOT NULL,
     CONSTRAINT project_chain_version_positive CHECK (version >= 1),
     CONSTRAINT project_chain_row_hash_sha256 CHECK (octet_length(row_hash) = 32)
-) WITH (fillfactor = 90);
+) WITH (fillfactor = 50);
 COMMENT ON TABLE audit.project_chain IS 'Head of each project''s history hash chain: the last version and its row hash.';
 COMMENT ON COLUMN audit.project_chain.project_id IS 'The project.';
 COMMENT ON COLUMN audit.project_chain.version IS 'Version of the project''s last history row.';
@@ -138,7 +139,7 @@ CREATE TABLE audit.document_chain (
     PRIMARY KEY (project_id, document_id),
     CONSTRAINT document_chain_version_positive CHECK (version >= 1),
     CONSTRAINT document_chain_row_hash_sha256 CHECK (octet_length(row_hash) = 32)
-) WITH (fillfactor = 90);
+) WITH (fillfactor = 50);
 COMMENT ON TABLE audit.document_chain IS 'Head of each document''s history hash chain: the last version and its row hash.';
 COMMENT ON COLUMN audit.document_chain.project_id IS 'The project of the document.';
 COMMENT ON COLUMN audit.document_chain.document_id IS 'The document.';

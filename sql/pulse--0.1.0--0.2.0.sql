@@ -632,7 +632,8 @@ COMMENT ON FUNCTION pulse.distribute() IS
     'Runs pulse.citus_distribution_plan() in the current transaction when Citus is installed and returns the number of tables placed; 55000 without Citus. Superusers and the extension owner only.';
 REVOKE ALL ON FUNCTION pulse.citus_distribution_plan(), pulse.distribute() FROM PUBLIC;
 
--- 5. Chain heads keep a tenth of each page free, so that moving a head is a HOT update
---    (decision log D51). Pages already full keep their rows until those move.
-ALTER TABLE audit.project_chain SET (fillfactor = 90);
-ALTER TABLE audit.document_chain SET (fillfactor = 90);
+-- 5. Chain heads keep half of each page free, so that moving a head is a HOT update, for
+--    every head of a page in one transaction too (decision log D51, D56). Pages already
+--    full keep their rows until those move.
+ALTER TABLE audit.project_chain SET (fillfactor = 50);
+ALTER TABLE audit.document_chain SET (fillfactor = 50);

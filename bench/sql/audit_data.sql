@@ -1,8 +1,13 @@
 -- Data set of the audit suite (bench/suites/audit.sh): one project with :documents
--- documents (100,000 in full runs), and a writer who owns it. Loaded through the maintenance
--- path with history capture off (the load is not what is measured).
+-- documents (100,000 in full runs), and a writer who owns it, loaded by the superuser
+-- (no session: history records no author). The documents are recorded as they are inserted,
+-- as every document is where pulse was installed before the data came: each has its first
+-- history row and its chain head, so that an UPDATE measured later is what it is in use,
+-- the next version of a recorded document, not the first record of a document that was
+-- never recorded (which costs the head's insertion and its index entry instead of a HOT
+-- update; docs/benchmarks.md, "Recorded documents"). The project and its membership are
+-- loaded with capture off.
 \set ON_ERROR_STOP on
-ALTER TABLE documents.documents DISABLE TRIGGER history_capture;
 ALTER TABLE projects.projects DISABLE TRIGGER history_capture;
 ALTER TABLE projects.project_member DISABLE TRIGGER history_capture, DISABLE TRIGGER history_flush;
 INSERT INTO users.users (email, display_name) VALUES ('writer@bench.example', 'Bench Writer') RETURNING user_id AS writer \gset
@@ -23,7 +28,6 @@ SELECT :project, 'Document ' || d, 'doc' || d || '.pdf',
        (SELECT priority_id FROM pulse.priority_reference WHERE code = 'medium'),
        (SELECT phase_id FROM pulse.phase_reference WHERE code = 'build')
   FROM generate_series(1, :documents) d;
-ALTER TABLE documents.documents ENABLE TRIGGER history_capture;
 ALTER TABLE projects.projects ENABLE TRIGGER history_capture;
 ALTER TABLE projects.project_member ENABLE TRIGGER history_capture, ENABLE TRIGGER history_flush;
 VACUUM ANALYZE;

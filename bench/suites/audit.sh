@@ -25,7 +25,7 @@ VARIANTS=(none pulse lean supa)
 WORKLOADS=(update insert insert1000 update_owner update_plain)
 DOCUMENTS=100000
 [[ "$BENCH_QUICK" == 1 ]] && DOCUMENTS=1000
-record_scale "documents.documents: one project with ${DOCUMENTS} documents; 2 pgbench clients"
+record_scale "documents.documents: one project with ${DOCUMENTS} documents, each recorded as it was loaded; 2 pgbench clients"
 
 bench_database
 say "Loading ${DOCUMENTS} documents (bench/sql/audit_data.sql) and the baselines"
