@@ -25,6 +25,7 @@ use pulse_core::discovery_filter::{
 use crate::access::{
     caller_project_ids, holds_on_every_project, reference_rows_visible, Permission,
 };
+use crate::c_function::function_info_v1;
 use crate::direct_read::Table;
 use crate::errors::{raise, SqlError};
 use crate::identity::current_caller;
@@ -251,16 +252,10 @@ fn field(
     }
 }
 
+function_info_v1!(pg_finfo_parse_discovery_filter);
+
 /// `pulse.parse_discovery_filter(kind text, filter jsonb, page_size integer, after text)
 /// RETURNS pulse.discovery_filter`, declared in sql/discovery.sql.
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_parse_discovery_filter() -> &'static pg_sys::Pg_finfo_record {
-    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1_API
-}
-
-/// See `pg_finfo_parse_discovery_filter`.
 #[unsafe(no_mangle)]
 #[doc(hidden)]
 #[pg_guard]
@@ -328,19 +323,13 @@ pub unsafe extern "C-unwind" fn parse_discovery_filter(
     }
 }
 
+function_info_v1!(pg_finfo_discovery_cursor);
+
 /// `pulse.discovery_cursor(kind text, fingerprint text, score bigint, id bigint) RETURNS
 /// text`, declared in sql/discovery.sql: the cursor after the row with sort key (`score`,
 /// `id`), which the search functions put on every row of a page. Made here rather than by
 /// `translate(encode(convert_to(concat_ws(...))))` for every row of the page, a measurable
 /// part of a search's time (decision log D54); the text is the same.
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_discovery_cursor() -> &'static pg_sys::Pg_finfo_record {
-    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1_API
-}
-
-/// See `pg_finfo_discovery_cursor`.
 #[unsafe(no_mangle)]
 #[doc(hidden)]
 #[pg_guard]

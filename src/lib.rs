@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 
 pub mod access;
+pub mod c_function;
 pub mod direct_read;
 pub mod discovery;
 pub mod documents;

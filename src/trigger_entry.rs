@@ -63,13 +63,7 @@ pub fn trigger_result<A: WhoAllocated, E: fmt::Display>(
 /// the row to go on with, as a pgrx trigger does.
 macro_rules! trigger_function {
     ($function:literal, $finfo:ident, $symbol:ident, $body:path) => {
-        #[unsafe(no_mangle)]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
-            const V1_API: ::pgrx::pg_sys::Pg_finfo_record =
-                ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1_API
-        }
+        $crate::c_function::function_info_v1!($finfo);
 
         #[unsafe(no_mangle)]
         #[doc(hidden)]

@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 use pgrx::PgTriggerError;
 
 use super::{is_purging, is_writing_history, HistoryError};
+use crate::c_function::function_info_v1;
 use crate::errors::raise;
 use crate::trigger_entry::trigger_function;
 
@@ -73,20 +74,14 @@ trigger_function!(
     refuse_truncate
 );
 
+function_info_v1!(pg_finfo_seal_history_row_wrapper);
+
 /// Release 0.1.0's `audit.seal_history_row()` trigger, kept for its install script: `CREATE
 /// EXTENSION pulse VERSION '0.1.0'` (and a database still at 0.1.0 when this library is
 /// installed, until `ALTER EXTENSION pulse UPDATE`) looks the symbol up in this library.
 /// Pulse no longer writes history through SQL (decision log D45), so a row reaching this
 /// trigger is a direct write, refused as the 0.2.0 guard refuses it. The 0.1.0 → 0.2.0
 /// upgrade drops the trigger and the function.
-#[unsafe(no_mangle)]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_seal_history_row_wrapper() -> &'static pg_sys::Pg_finfo_record {
-    const V1_API: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1_API
-}
-
-/// See `pg_finfo_seal_history_row_wrapper`.
 #[unsafe(no_mangle)]
 #[doc(hidden)]
 #[pg_guard]

@@ -114,10 +114,20 @@ pub fn live_fields<'a>(
     values: impl AsRef<[pg_sys::Datum]> + 'a,
     nulls: impl AsRef<[bool]> + 'a,
 ) -> impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)> + 'a {
+    live_fields_where(attributes, values, nulls, |_| true)
+}
+
+/// The live columns whose index `keep` accepts, as `live_fields` gives them.
+fn live_fields_where<'a>(
+    attributes: &'a [pg_sys::FormData_pg_attribute],
+    values: impl AsRef<[pg_sys::Datum]> + 'a,
+    nulls: impl AsRef<[bool]> + 'a,
+    keep: impl Fn(usize) -> bool + 'a,
+) -> impl Iterator<Item = (&'a str, pg_sys::Oid, Option<pg_sys::Datum>)> + 'a {
     attributes
         .iter()
         .enumerate()
-        .filter(|(_, attribute)| !attribute.attisdropped)
+        .filter(move |&(i, attribute)| !attribute.attisdropped && keep(i))
         .map(move |(i, attribute)| {
             (
                 attribute_name(attribute),
@@ -351,25 +361,16 @@ pub fn update_objects(
     let ((old_values, old_nulls), (new_values, new_nulls)) = (old.deformed(), new.deformed());
     // SAFETY: `old.desc` describes both tuples (the trigger's relation).
     let attributes = unsafe { attributes(old.desc) };
-    let differs =
-        |i: usize, attribute: &pg_sys::FormData_pg_attribute| match (old_nulls[i], new_nulls[i]) {
-            (true, true) => false,
-            // SAFETY: two datums of the attribute's type, from tuples that outlive this call.
-            (false, false) => unsafe { !same_bytes(old_values[i], new_values[i], attribute) },
-            _ => true,
-        };
-    let changed = attributes
-        .iter()
-        .enumerate()
-        .filter(|&(i, attribute)| !attribute.attisdropped && differs(i, attribute))
-        .map(|(i, attribute)| {
-            (
-                attribute_name(attribute),
-                attribute.atttypid,
-                (!old_nulls[i]).then_some(old_values[i]),
-            )
-        });
-    let before = object_of(table, changed);
+    let differs = |i: usize| match (old_nulls[i], new_nulls[i]) {
+        (true, true) => false,
+        // SAFETY: two datums of the attribute's type, from tuples that outlive this call.
+        (false, false) => unsafe { !same_bytes(old_values[i], new_values[i], &attributes[i]) },
+        _ => true,
+    };
+    let before = object_of(
+        table,
+        live_fields_where(attributes, &old_values, &old_nulls, differs),
+    );
     let after = object_of(table, live_fields(attributes, &new_values, &new_nulls));
     (before, after)
 }
