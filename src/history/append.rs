@@ -23,7 +23,7 @@ use std::ffi::CStr;
 use pgrx::prelude::*;
 use pgrx::IntoDatum;
 
-use super::chain::{read_head, row_hash, Chain, EntityKey, Head};
+use super::chain::{read_head_in, row_hash, Chain, EntityKey, Head};
 use super::jsonb_datum::jsonb_datum;
 use super::snapshot::live_fields;
 use super::{writing_history, HistoryError};
@@ -163,12 +163,13 @@ fn datum<T: IntoDatum>(value: T) -> Option<pg_sys::Datum> {
 /// Append one history row to the chain of `key`: number it, chain it to the head, hash it,
 /// insert it and move the head. Returns the version it got.
 pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values: Values) -> i32 {
-    let head = read_head(chain, key);
+    let heads = Table::open_for_write(c"audit", chain.head_table());
+    let head = read_head_in(&heads, chain, key);
     let version = head.as_ref().map_or(1, |h| h.version + 1);
 
-    let (history_name, head_name) = match chain {
-        Chain::Project => (c"project_history", c"project_chain"),
-        Chain::Document => (c"document_history", c"document_chain"),
+    let history_name = match chain {
+        Chain::Project => c"project_history",
+        Chain::Document => c"document_history",
     };
     let history = Table::open_for_write(c"audit", history_name);
     let mut row = NewRow::for_table(&history);
@@ -204,7 +205,6 @@ pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values
     let hash = row_hash(chain, row.fields(&history), Some(&snapshot_text));
     row.put(&history, c"row_hash", datum(hash.to_vec()));
 
-    let heads = Table::open_for_write(c"audit", head_name);
     let mut new_head = NewRow::for_table(&heads);
     new_head.put(&heads, c"project_id", datum(key.0));
     if chain == Chain::Document {

@@ -10,6 +10,7 @@
 //! found too. `audit.verify()` recomputes everything from the stored rows.
 
 use std::collections::BTreeMap;
+use std::ffi::CStr;
 use std::ops::ControlFlow;
 
 use pgrx::prelude::*;
@@ -33,6 +34,14 @@ impl Chain {
         match self {
             Self::Project => "audit.project_history",
             Self::Document => "audit.document_history",
+        }
+    }
+
+    /// The head table, in schema `audit`.
+    pub fn head_table(self) -> &'static CStr {
+        match self {
+            Self::Project => c"project_chain",
+            Self::Document => c"document_chain",
         }
     }
 
@@ -85,12 +94,17 @@ pub struct Head {
 /// The head of an entity's chain under the newest snapshot: the last committed one, or this
 /// transaction's own (the caller holds the entity, see `lock_entity`).
 pub fn read_head(chain: Chain, key: EntityKey) -> Option<Head> {
+    read_head_in(&Table::open(c"audit", chain.head_table()), chain, key)
+}
+
+/// `read_head` from `heads`, the chain's head table already open: an append opens it once,
+/// to write, and reads the head there (one relation open and one lock per row, not two).
+pub fn read_head_in(heads: &Table, chain: Chain, key: EntityKey) -> Option<Head> {
     direct_read::with_latest_snapshot(|| {
-        let (table, pkey) = match chain {
-            Chain::Project => (c"project_chain", c"project_chain_pkey"),
-            Chain::Document => (c"document_chain", c"document_chain_pkey"),
+        let pkey = match chain {
+            Chain::Project => c"project_chain_pkey",
+            Chain::Document => c"document_chain_pkey",
         };
-        let heads = Table::open(c"audit", table);
         let (version, hash) = (heads.column(c"version"), heads.column(c"row_hash"));
         let mut keys = vec![(
             heads.column(c"project_id"),

@@ -280,6 +280,36 @@ def test_chain_heads_move_in_place(db):
         assert verify(su) == []
 
 
+def test_an_append_locks_each_audit_table_once(db):
+    """A recorded change opens the chain head table once, to write, and reads the head there:
+    one lock per audit table (RowExclusiveLock), not a second AccessShareLock for the read.
+    An application's transaction that changes one document already holds more relation locks
+    than a backend keeps in its fast-path slots, so every extra mode is an entry in the shared
+    lock table."""
+    locks = """SELECT c.relname, array_agg(l.mode ORDER BY l.mode)
+                 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE l.pid = pg_backend_pid() AND c.relnamespace = 'audit'::regnamespace
+                  AND c.relname ~ '_(chain|history)$'
+                GROUP BY c.relname ORDER BY c.relname"""
+    with psycopg.connect(db.app_dsn) as app, db.connect(autocommit=True) as su:
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        project = new_project(app, owner=db.owner)
+        app.commit()
+        new_documents(su, project, 1)
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        assert app.execute("UPDATE documents.documents SET title = 'Locked once' WHERE project_id = %s",
+                           (project,)).rowcount == 1
+        assert app.execute(locks).fetchall() == [("document_chain", ["RowExclusiveLock"]),
+                                                  ("document_history", ["RowExclusiveLock"])]
+        app.rollback()
+        app.execute("SELECT pulse.authenticate(%s)", (db.token,))
+        assert app.execute("UPDATE projects.projects SET name = 'Locked once' WHERE project_id = %s",
+                           (project,)).rowcount == 1
+        assert app.execute(locks).fetchall() == [("project_chain", ["RowExclusiveLock"]),
+                                                  ("project_history", ["RowExclusiveLock"])]
+        app.rollback()
+
+
 def test_a_shard_of_an_audited_table_is_captured_as_the_table(db):
     """On a Citus node the triggers of a distributed table fire on its shards, tables of the same
     schema named <table>_<shard id> (docs/scaling.md): capture records their rows as the table's
