@@ -171,30 +171,44 @@ $capture$;
 
 -- Reading history. Security invoker: row-level security shows each caller the history of
 -- the projects they may read.
-CREATE INDEX document_history_document_idx ON audit.document_history (document_id, version);
+-- A document's history is reached through its chain head, which names its project: the
+-- history's primary key then finds the rows (on Citus, on one shard). An index of the history
+-- by document would take an entry in a random page of a large index for every change
+-- (decision log D57); this one takes an entry once per document, at its first record, as
+-- heads move HOT.
+CREATE INDEX document_chain_document_idx ON audit.document_chain (document_id);
 
+-- The as-of readers are PL/pgSQL so that their query is planned once per session, not on
+-- every call as a SQL function with a SET clause is (decision log D57).
 CREATE FUNCTION audit.project_as_of(project_id bigint, at timestamptz) RETURNS jsonb
-    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
-      FROM audit.project_history h
-     WHERE h.project_id = project_as_of.project_id AND h.changed_at <= project_as_of.at
-     ORDER BY h.version DESC
-     LIMIT 1;
+BEGIN
+    RETURN (SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
+              FROM audit.project_history h
+             WHERE h.project_id = project_as_of.project_id AND h.changed_at <= project_as_of.at
+             ORDER BY h.version DESC
+             LIMIT 1);
+END
 $$;
 COMMENT ON FUNCTION audit.project_as_of(bigint, timestamptz) IS
     'The project (row and link sets) as it was at a time: the snapshot of its last version recorded by then; NULL if it did not exist or was deleted.';
 
 CREATE FUNCTION audit.document_as_of(document_id bigint, at timestamptz) RETURNS jsonb
-    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
-      FROM audit.document_history h
-     WHERE h.document_id = document_as_of.document_id AND h.changed_at <= document_as_of.at
-     ORDER BY h.version DESC
-     LIMIT 1;
+BEGIN
+    RETURN (SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
+              FROM audit.document_history h
+             WHERE h.project_id = (SELECT c.project_id FROM audit.document_chain c
+                                    WHERE c.document_id = document_as_of.document_id
+                                    ORDER BY c.project_id LIMIT 1)
+               AND h.document_id = document_as_of.document_id AND h.changed_at <= document_as_of.at
+             ORDER BY h.version DESC
+             LIMIT 1);
+END
 $$;
 COMMENT ON FUNCTION audit.document_as_of(bigint, timestamptz) IS
     'The document as it was at a time: the snapshot of its last version recorded by then; NULL if it did not exist or was deleted.';

@@ -637,3 +637,36 @@ REVOKE ALL ON FUNCTION pulse.citus_distribution_plan(), pulse.distribute() FROM 
 --    full keep their rows until those move.
 ALTER TABLE audit.project_chain SET (fillfactor = 50);
 ALTER TABLE audit.document_chain SET (fillfactor = 50);
+
+-- 6. A document's history is reached through its chain heads, not through an index of the
+--    history by document, which took an entry in a random page for every change; the as-of
+--    readers become PL/pgSQL, planned once per session (decision log D57).
+DROP INDEX audit.document_history_document_idx;
+CREATE INDEX document_chain_document_idx ON audit.document_chain (document_id);
+CREATE OR REPLACE FUNCTION audit.project_as_of(project_id bigint, at timestamptz) RETURNS jsonb
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
+              FROM audit.project_history h
+             WHERE h.project_id = project_as_of.project_id AND h.changed_at <= project_as_of.at
+             ORDER BY h.version DESC
+             LIMIT 1);
+END
+$$;
+CREATE OR REPLACE FUNCTION audit.document_as_of(document_id bigint, at timestamptz) RETURNS jsonb
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT CASE WHEN h.operation = 'DELETE' THEN NULL ELSE h.snapshot END
+              FROM audit.document_history h
+             WHERE h.project_id = (SELECT c.project_id FROM audit.document_chain c
+                                    WHERE c.document_id = document_as_of.document_id
+                                    ORDER BY c.project_id LIMIT 1)
+               AND h.document_id = document_as_of.document_id AND h.changed_at <= document_as_of.at
+             ORDER BY h.version DESC
+             LIMIT 1);
+END
+$$;

@@ -471,9 +471,14 @@ fn rollback(chain: Chain, key: EntityKey, to_version: i32, expected: i32) -> i32
     super::chain::head_version(chain, key).unwrap_or(current + 1)
 }
 
+/// The chain of a document, found through its head (`document_chain_document_idx`): the
+/// history itself has no index by document alone (decision log D57). A document stays in
+/// its project (its revisions' foreign key refuses a move), so it has one chain; should an
+/// id be reused in another project (only with OVERRIDING SYSTEM VALUE), the chain of the
+/// lowest project id is read, as `audit.document_as_of` does.
 fn document_key(document_id: i64) -> EntityKey {
     let project_id = spi_read::select_one::<i64>(
-        "SELECT project_id FROM audit.document_history WHERE document_id = $1 LIMIT 1",
+        "SELECT project_id FROM audit.document_chain WHERE document_id = $1 ORDER BY project_id LIMIT 1",
         &[document_id.into()],
     )
     .unwrap_or_else(|| {

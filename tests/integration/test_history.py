@@ -632,6 +632,43 @@ def test_as_of_and_diff(db):
             su.execute("SELECT * FROM audit.project_diff(%s, 1, 99)", (project,))
 
 
+def test_document_history_is_read_through_its_chain_heads(db):
+    """Decision log D57: the history has no index by document alone; as-of, diff and rollback
+    of a document find its rows through its chain head, which stays when the document is
+    deleted."""
+    clock = "SELECT clock_timestamp()"
+    indexes = """SELECT array_agg(indexrelid::regclass::text ORDER BY indexrelid::regclass::text)
+                   FROM pg_index WHERE indrelid = %s::regclass"""
+    with db.connect(autocommit=True) as su:
+        assert su.execute(indexes, ("audit.document_history",)).fetchone()[0] == [
+            "audit.document_history_changed_by_idx", "audit.document_history_pkey"]
+        assert su.execute(indexes, ("audit.document_chain",)).fetchone()[0] == [
+            "audit.document_chain_document_idx", "audit.document_chain_pkey"]
+        project = new_project(su)
+        new_documents(su, project, 2)
+        document, other = [r[0] for r in su.execute("SELECT document_id FROM documents.documents ORDER BY 1")]
+        created = su.execute(clock).fetchone()[0]
+        su.execute("UPDATE documents.documents SET title = 'Renamed' WHERE document_id = %s", (document,))
+        renamed = su.execute(clock).fetchone()[0]
+        su.execute("UPDATE documents.documents SET title = 'Other' WHERE document_id = %s", (other,))
+        su.execute("DELETE FROM documents.documents WHERE document_id = %s", (document,))
+        assert su.execute("SELECT version FROM audit.document_chain WHERE document_id = %s",
+                          (document,)).fetchall() == [(3,)]
+        as_of = "SELECT audit.document_as_of(%s, %s) ->> 'title'"
+        for at, title in [(created, "Doc 1"), (renamed, "Renamed"), ("infinity", None), ("2000-01-01", None)]:
+            assert su.execute(as_of, (document, at)).fetchone() == (title,), at
+        assert su.execute(as_of, (other, "infinity")).fetchone() == ("Other",)
+        assert su.execute("SELECT * FROM audit.document_diff(%s, 1, 2)", (document,)).fetchall() == [
+            ("title", "Doc 1", "Renamed")]
+        assert su.execute("SELECT audit.rollback_document(%s, 2, 3)", (document,)).fetchone() == (4,)
+        assert su.execute("SELECT title FROM documents.documents WHERE document_id = %s",
+                          (document,)).fetchone() == ("Renamed",)
+        assert su.execute(as_of, (other + 1, "infinity")).fetchone() == (None,)
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            su.execute("SELECT * FROM audit.document_diff(%s, 1, 2)", (other + 1,))
+        assert verify(su) == []
+
+
 def test_rollback_restores_the_row_and_its_link_sets_and_is_recorded(db):
     with db.connect() as su:
         project = new_project(su)
