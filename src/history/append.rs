@@ -163,15 +163,11 @@ fn datum<T: IntoDatum>(value: T) -> Option<pg_sys::Datum> {
 /// Append one history row to the chain of `key`: number it, chain it to the head, hash it,
 /// insert it and move the head. Returns the version it got.
 pub fn append(chain: Chain, key: EntityKey, snapshot: &serde_json::Value, values: Values) -> i32 {
-    let heads = Table::open_for_write(c"audit", chain.head_table());
+    let heads = Table::open_for_write(c"audit", chain.head_relation().0);
     let head = read_head_in(&heads, chain, key);
     let version = head.as_ref().map_or(1, |h| h.version + 1);
 
-    let history_name = match chain {
-        Chain::Project => c"project_history",
-        Chain::Document => c"document_history",
-    };
-    let history = Table::open_for_write(c"audit", history_name);
+    let history = Table::open_for_write(c"audit", chain.history_relation().0);
     let mut row = NewRow::for_table(&history);
     row.put(&history, c"project_id", datum(key.0));
     if chain == Chain::Document {

@@ -37,11 +37,19 @@ impl Chain {
         }
     }
 
-    /// The head table, in schema `audit`.
-    pub fn head_table(self) -> &'static CStr {
+    /// The history table, in schema `audit`, and its primary key.
+    pub fn history_relation(self) -> (&'static CStr, &'static CStr) {
         match self {
-            Self::Project => c"project_chain",
-            Self::Document => c"document_chain",
+            Self::Project => (c"project_history", c"project_history_pkey"),
+            Self::Document => (c"document_history", c"document_history_pkey"),
+        }
+    }
+
+    /// The head table, in schema `audit`, and its primary key.
+    pub fn head_relation(self) -> (&'static CStr, &'static CStr) {
+        match self {
+            Self::Project => (c"project_chain", c"project_chain_pkey"),
+            Self::Document => (c"document_chain", c"document_chain_pkey"),
         }
     }
 
@@ -94,17 +102,14 @@ pub struct Head {
 /// The head of an entity's chain under the newest snapshot: the last committed one, or this
 /// transaction's own (the caller holds the entity, see `lock_entity`).
 pub fn read_head(chain: Chain, key: EntityKey) -> Option<Head> {
-    read_head_in(&Table::open(c"audit", chain.head_table()), chain, key)
+    read_head_in(&Table::open(c"audit", chain.head_relation().0), chain, key)
 }
 
 /// `read_head` from `heads`, the chain's head table already open: an append opens it once,
 /// to write, and reads the head there (one relation open and one lock per row, not two).
 pub fn read_head_in(heads: &Table, chain: Chain, key: EntityKey) -> Option<Head> {
     direct_read::with_latest_snapshot(|| {
-        let pkey = match chain {
-            Chain::Project => c"project_chain_pkey",
-            Chain::Document => c"document_chain_pkey",
-        };
+        let (_, pkey) = chain.head_relation();
         let (version, hash) = (heads.column(c"version"), heads.column(c"row_hash"));
         let mut keys = vec![(
             heads.column(c"project_id"),
@@ -225,20 +230,8 @@ fn verify_chain(chain: Chain, findings: &mut Vec<Finding>) {
         findings.push((name.clone(), key.0, key.1, version, problem));
     };
 
-    let (head_table, head_pkey, history_table, history_pkey) = match chain {
-        Chain::Project => (
-            c"project_chain",
-            c"project_chain_pkey",
-            c"project_history",
-            c"project_history_pkey",
-        ),
-        Chain::Document => (
-            c"document_chain",
-            c"document_chain_pkey",
-            c"document_history",
-            c"document_history_pkey",
-        ),
-    };
+    let (head_table, head_pkey) = chain.head_relation();
+    let (history_table, history_pkey) = chain.history_relation();
     let mut heads: BTreeMap<EntityKey, (i32, Vec<u8>)> = BTreeMap::new();
     {
         let table = Table::open(c"audit", head_table);
