@@ -282,8 +282,7 @@ def test_chain_heads_move_in_place(db):
 
 def test_an_append_locks_each_audit_table_once(db):
     """A recorded change opens the chain head table once, to write, and reads the head there:
-    one lock per audit table (RowExclusiveLock), not a second AccessShareLock for the read
-    (which the SQL path, reading with a SELECT, does take).
+    one lock per audit table (RowExclusiveLock), not a second AccessShareLock for the read.
     An application's transaction that changes one document already holds more relation locks
     than a backend keeps in its fast-path slots, so every extra mode is an entry in the shared
     lock table."""
