@@ -61,7 +61,9 @@ install_extension() {
     local profile_flag=()
     [[ "${1:-debug}" == "release" ]] && profile_flag=(--release)
     say "Building and installing pulse (${1:-debug})"
-    (cd "$PULSE_ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" "${profile_flag[@]}" 2>&1 | grep -vE '^\s*(Compiling|Checking)' || true)
+    # The braces keep grep's "nothing left to print" from failing the pipeline, and nothing else:
+    # a failed build fails it (pipefail), rather than leave an earlier build installed.
+    (cd "$PULSE_ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" "${profile_flag[@]}" 2>&1 | { grep -vE '^\s*(Compiling|Checking)' || true; })
     test -f "$("$PG_CONFIG" --sharedir)/extension/pulse.control"
 }
 

@@ -22,6 +22,9 @@ ensure_cargo_pgrx
 ensure_venv "$PULSE_ROOT/tests/requirements.txt"
 ensure_s3s_fs
 
+# A test run builds each feature set once: incremental caches would only take disk.
+export CARGO_INCREMENTAL=0
+
 say "cargo fmt --check"
 cargo fmt --all --check
 
