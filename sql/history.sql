@@ -175,8 +175,9 @@ $capture$;
 -- history's primary key then finds the rows (on Citus, on one shard). An index of the history
 -- by document would take an entry in a random page of a large index for every change
 -- (decision log D57); this one takes an entry once per document, at its first record, as
--- heads move HOT.
-CREATE INDEX document_chain_document_idx ON audit.document_chain (document_id);
+-- heads move HOT. With project_id in its key it answers the lookup alone (an index-only scan
+-- where the page is all-visible), in the order the readers take (lowest project first).
+CREATE INDEX document_chain_document_idx ON audit.document_chain (document_id, project_id);
 
 -- The as-of readers are PL/pgSQL so that their query is planned once per session, not on
 -- every call as a SQL function with a SET clause is (decision log D57).

@@ -642,7 +642,7 @@ ALTER TABLE audit.document_chain SET (fillfactor = 50);
 --    history by document, which took an entry in a random page for every change; the as-of
 --    readers become PL/pgSQL, planned once per session (decision log D57).
 DROP INDEX audit.document_history_document_idx;
-CREATE INDEX document_chain_document_idx ON audit.document_chain (document_id);
+CREATE INDEX document_chain_document_idx ON audit.document_chain (document_id, project_id);
 CREATE OR REPLACE FUNCTION audit.project_as_of(project_id bigint, at timestamptz) RETURNS jsonb
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp

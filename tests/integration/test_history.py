@@ -648,6 +648,9 @@ def test_document_history_is_read_through_its_chain_heads(db):
             "audit.document_history_changed_by_idx", "audit.document_history_pkey"]
         assert su.execute(indexes, ("audit.document_chain",)).fetchone()[0] == [
             "audit.document_chain_document_idx", "audit.document_chain_pkey"]
+        # project_id in the key: the readers' lookup is answered by the index alone.
+        assert su.execute("SELECT pg_get_indexdef('audit.document_chain_document_idx'::regclass)").fetchone()[0] \
+            .endswith("USING btree (document_id, project_id)")
         project = new_project(su)
         new_documents(su, project, 2)
         document, other = [r[0] for r in su.execute("SELECT document_id FROM documents.documents ORDER BY 1")]
