@@ -417,6 +417,23 @@ def test_every_kind_of_tampering_is_found(db, chain, edit, expected):
         assert found[:len(expected)] == expected and found
 
 
+def test_deleting_a_documents_newest_rows_is_found_through_its_chain_head(db):
+    """Decision log D58: the rows left after the newest are deleted still chain to each other,
+    so only the chain head, which every change moves, shows that the end is gone."""
+    with db.connect() as su:
+        project = new_project(su)
+        new_documents(su, project, 1)
+        document = su.execute("SELECT document_id FROM documents.documents WHERE project_id = %s",
+                              (project,)).fetchone()[0]
+        for title in ("Second", "Third", "Fourth"):
+            su.execute("UPDATE documents.documents SET title = %s WHERE document_id = %s", (title, document))
+        su.commit()
+        assert verify(su) == []
+        tamper(su, "DELETE FROM audit.document_history WHERE document_id = %s AND version >= 3", document)
+        assert verify(su) == [("audit.document_history", project, document, 2,
+                               "history ends at version 2 but the chain head is at version 4")]
+
+
 def test_swapping_two_rows_is_found(db, chain):
     with db.connect() as su:
         for old, new in ((2, 1000), (3, 2), (1000, 3)):
