@@ -7,6 +7,7 @@ measure nothing worth reading; this checks that the harness completes and what i
 import json
 import os
 import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -109,3 +110,36 @@ def test_the_cluster_is_left_as_it_was(quick_results):
     with psycopg.connect(admin_dsn(), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = 'bench'").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'bench_app'").fetchone()[0] == 0
+
+
+def test_capture_profile_sorts_samples_into_the_parts_of_a_capture():
+    """bench/capture_profile.py (bench/profile_capture.sh) on `perf script` text written here:
+    only backends count, a sample goes to the first part whose frames it has in order, and
+    what no part names is "other", never dropped."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import capture_profile
+
+    def sample(command, *frames):  # frames outermost first, as a stack reads downwards
+        return [command] + [f"  {i:x} {frame}" for i, frame in enumerate(reversed(frames))] + [""]
+
+    backend = ["main", "PostgresMain", "AfterTriggerEndQuery", "capture_document_wrapper"]
+    text = (
+        sample("postgres", "main", "WalWriterMain", "XLogBackgroundFlush")  # not a backend
+        + sample("postgres", "main", "PostgresMain", "ExecUpdate")  # a backend, not capture
+        + sample("postgres", *backend, "pulse::history::append::append",
+                 "pulse::direct_read::with_snapshot", "systable_getnext")
+        # with_snapshot again, but under the rendering of the row, not under an append
+        + sample("postgres", *backend, "pulse::history::snapshot::update_objects",
+                 "pulse::direct_read::with_snapshot")
+        + sample("postgres", *backend, "pulse::history::append::append", "heap_insert")
+        + sample("postgres", *backend, "some_function_no_part_names")
+        + sample("pgbench", "main", "PQexecPrepared")
+    )
+    backends, capture, parts = capture_profile.profile(text)
+    assert (backends, capture) == (5, 4)
+    assert parts == {
+        "the chain head: read": 1,
+        "the snapshot: rendering the row": 1,
+        "the history row: heap insert": 1,
+        "other": 1,
+    }
