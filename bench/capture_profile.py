@@ -4,8 +4,8 @@
 
 bench/profile_capture.sh records the samples (every CPU, cpu-clock, DWARF call graphs) while
 the audit suite's single-row UPDATE runs. Each sample of a backend whose stack passes through
-the capture trigger's entry point is put in the first part below whose frames all appear in
-it, in that order from the outside in; the others are counted as "other". The parts follow
+the capture trigger's entry point is put in the first part below whose patterns all match
+frames of it, in that order from the outside in; the others are counted as "other". The parts follow
 pulse's function names, so a renamed or inlined function moves its samples to "other",
 which the table shows, never hides. Samples are counted, not timed: with N samples under
 capture a part's share is uncertain by about sqrt(share * N) / N.
@@ -17,7 +17,8 @@ import sys
 ENTRY = "capture_document_wrapper"
 BACKEND = "PostgresMain"
 
-# (part, alternatives); an alternative is a list of frame-name fragments, outermost first.
+# (part, alternatives); an alternative is a list of patterns (regular expressions searched in
+# frame names), one frame each, outermost first.
 PARTS = [
     ("the chain head: read", [["append::append", "with_snapshot"]]),
     ("the chain head: moved (HOT update)", [["append::append", "simple_heap_update"]]),
@@ -30,7 +31,7 @@ PARTS = [
     ("the snapshot: building its jsonb", [["jsonb_datum"]]),
     ("the snapshot: printing its text for the hash", [["jsonb_text"]]),
     ("the diff and the summary", [["snapshot_diff"], ["Record::new"], ["capture::alongside"]]),
-    ("dropping the snapshot's values", [["drop_in_place<"]]),
+    ("dropping the snapshot's values", [["drop_in_place<.*serde_json"]]),
     ("attribution (user, session, reason)", [["common_values"]]),
     # Last: what an append does itself, and what is inlined into it (forming the two rows).
     ("the append's own work (forming the rows)", [["append::append"]]),
@@ -57,8 +58,8 @@ def samples(lines):
 
 def matches(frames, alternative):
     at = 0
-    for fragment in alternative:
-        at = next((i for i in range(at, len(frames)) if fragment in frames[i]), None)
+    for pattern in alternative:
+        at = next((i for i in range(at, len(frames)) if re.search(pattern, frames[i])), None)
         if at is None:
             return False
         at += 1

@@ -17,7 +17,7 @@ SAMPLED="${1:-8}"
 ensure_debian_packages linux-perf
 bench_cluster profile_capture 55603
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"; [[ -n "$DIR" ]] && stop_cluster "$DIR"' EXIT
+trap 'rm -rf "$WORK"; if [[ -n "$DIR" ]]; then stop_cluster "$DIR"; fi' EXIT
 
 say "Loading 100,000 documents (bench/sql/audit_data.sql)"
 psql_as postgres -v documents=100000 -c 'CREATE EXTENSION pulse' -f bench/sql/audit_data.sql \

@@ -132,14 +132,19 @@ def test_capture_profile_sorts_samples_into_the_parts_of_a_capture():
         + sample("postgres", *backend, "pulse::history::snapshot::update_objects",
                  "pulse::direct_read::with_snapshot")
         + sample("postgres", *backend, "pulse::history::append::append", "heap_insert")
+        + sample("postgres", *backend, "pulse::history::capture::write_document_history",
+                 "core::ptr::drop_in_place<serde_json::value::Value>")
+        # a drop, but not of the snapshot's values
+        + sample("postgres", *backend, "core::ptr::drop_in_place<pulse::direct_read::Table>")
         + sample("postgres", *backend, "some_function_no_part_names")
         + sample("pgbench", "main", "PQexecPrepared")
     )
     backends, capture, parts = capture_profile.profile(text)
-    assert (backends, capture) == (5, 4)
+    assert (backends, capture) == (7, 6)
     assert parts == {
         "the chain head: read": 1,
         "the snapshot: rendering the row": 1,
         "the history row: heap insert": 1,
-        "other": 1,
+        "dropping the snapshot's values": 1,
+        "other": 2,
     }
