@@ -5,10 +5,11 @@
 bench/profile_capture.sh records the samples (every CPU, cpu-clock, DWARF call graphs) while
 the audit suite's single-row UPDATE runs. Each sample of a backend whose stack passes through
 the capture trigger's entry point is put in the first part below whose patterns all match
-frames of it, in that order from the outside in; the others are counted as "other". The parts follow
-pulse's function names, so a renamed or inlined function moves its samples to "other",
-which the table shows, never hides. Samples are counted, not timed: with N samples under
-capture a part's share is uncertain by about sqrt(share * N) / N.
+frames of it, in that order from the outside in; the others are counted as "other". The
+parts follow pulse's function names, so a renamed or inlined function moves its samples to
+the part around it or to "other", which the table shows, never hides. Samples are counted,
+not timed: with N samples under capture a part's share is uncertain by about
+sqrt(share * N) / N.
 """
 
 import re

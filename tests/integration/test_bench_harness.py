@@ -114,7 +114,7 @@ def test_the_cluster_is_left_as_it_was(quick_results):
 
 def test_capture_profile_sorts_samples_into_the_parts_of_a_capture():
     """bench/capture_profile.py (bench/profile_capture.sh) on `perf script` text written here:
-    only backends count, a sample goes to the first part whose frames it has in order, and
+    only backends count, a sample goes to the first part whose patterns match its frames in order, and
     what no part names is "other", never dropped."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     import capture_profile
