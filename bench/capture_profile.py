@@ -67,9 +67,9 @@ def matches(frames, alternative):
     return True
 
 
-def part_of(frames):
-    """The part of capture a sample under the trigger's entry point belongs to."""
-    below = frames[next(i for i, f in enumerate(frames) if ENTRY in f):]
+def part_of(below):
+    """The part of capture a sample belongs to, given its frames from the trigger's entry
+    point inwards."""
     for part, alternatives in PARTS:
         if any(matches(below, alternative) for alternative in alternatives):
             return part
@@ -83,9 +83,10 @@ def profile(lines):
         if command != "postgres" or not any(BACKEND in f for f in frames):
             continue
         backend += 1
-        if any(ENTRY in f for f in frames):
+        entry = next((i for i, f in enumerate(frames) if ENTRY in f), None)
+        if entry is not None:
             capture += 1
-            part = part_of(frames)
+            part = part_of(frames[entry:])
             parts[part] = parts.get(part, 0) + 1
     return backend, capture, parts
 

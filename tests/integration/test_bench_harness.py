@@ -4,10 +4,10 @@ its results JSON with every suite's measurements. Never a timing assertion: quic
 measure nothing worth reading; this checks that the harness completes and what it writes.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
-import sys
 
 import psycopg
 import pytest
@@ -116,8 +116,11 @@ def test_capture_profile_sorts_samples_into_the_parts_of_a_capture():
     """bench/capture_profile.py (bench/profile_capture.sh) on `perf script` text written here:
     only backends count, a sample goes to the first part whose patterns match its frames in order, and
     what no part names is "other", never dropped."""
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    import capture_profile
+    # Loaded by its path: putting bench/ on sys.path would let its report.py and measurement.py
+    # shadow other modules of those names for the rest of the session.
+    spec = importlib.util.spec_from_file_location("capture_profile", os.path.join(ROOT, "bench", "capture_profile.py"))
+    capture_profile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(capture_profile)
 
     def sample(command, *frames):  # frames outermost first, as a stack reads downwards
         return [command] + [f"  {i:x} {frame}" for i, frame in enumerate(reversed(frames))] + [""]
