@@ -40,15 +40,25 @@ TARGETS = [
 ]
 # Measurements per suite in a run: audit 2 commit modes x 3 workloads x 5 comparisons + WAL
 # of 3 variants x 3 workloads + 2 commit modes x (5 comparisons with the owner's UPDATE + 2 on
-# a plain table); access 2 comparisons + 5 functions; documents 2 x 2 presign +
+# a plain table) + after checkpoints (3 comparisons + WAL); access 2 comparisons + 5 functions; documents 2 x 2 presign +
 # 3 sizes x (2 x 2 hashes + reading); history and scale 4 reads or operations x (3 sizes +
 # the growth); discovery 2 searches at the one quick size; sql_path 4 helpers and 2
 # transactions, SQL path against direct.
-COUNTS = {"audit": 53, "access": 7, "documents": 19, "history": 16, "scale": 16, "discovery": 2, "sql_path": 6}
+COUNTS = {"audit": 57, "access": 7, "documents": 19, "history": 16, "scale": 16, "discovery": 2, "sql_path": 6}
+
+
+CHECKPOINT_SETTINGS = "SELECT name, setting, source FROM pg_settings WHERE name IN ('checkpoint_timeout', 'max_wal_size') ORDER BY name"
 
 
 @pytest.fixture(scope="module")
-def quick_results(tmp_path_factory):
+def checkpoint_settings_before():
+    """The audit suite holds checkpoints off with ALTER SYSTEM while it runs."""
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        return conn.execute(CHECKPOINT_SETTINGS).fetchall()
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory, checkpoint_settings_before):
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     page = os.path.join(ROOT, "docs", "benchmarks.md")
     with open(page, encoding="utf-8") as f:
@@ -106,10 +116,11 @@ def test_measurements_are_complete(quick_results):
             assert isinstance(m["met"], bool), m["name"]
 
 
-def test_the_cluster_is_left_as_it_was(quick_results):
+def test_the_cluster_is_left_as_it_was(quick_results, checkpoint_settings_before):
     with psycopg.connect(admin_dsn(), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = 'bench'").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'bench_app'").fetchone()[0] == 0
+        assert conn.execute(CHECKPOINT_SETTINGS).fetchall() == checkpoint_settings_before
 
 
 def test_capture_profile_sorts_samples_into_the_parts_of_a_capture():
