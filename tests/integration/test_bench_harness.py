@@ -47,7 +47,8 @@ TARGETS = [
 COUNTS = {"audit": 57, "access": 7, "documents": 19, "history": 16, "scale": 16, "discovery": 2, "sql_path": 6}
 
 
-CHECKPOINT_SETTINGS = "SELECT name, setting, source FROM pg_settings WHERE name IN ('checkpoint_timeout', 'max_wal_size') ORDER BY name"
+CHECKPOINT_SETTINGS = ("SELECT name, setting, source FROM pg_settings"
+                       " WHERE name IN ('checkpoint_timeout', 'max_wal_size') ORDER BY name")
 
 
 @pytest.fixture(scope="module")
