@@ -18,13 +18,9 @@
 # the write under row-level security), except in the calibrations; only the trigger
 # differs. In a round every variant runs once per workload, the order reversed every other
 # round (A B C D, D C B A, ...). Each pass starts with a round that is not recorded.
-# Checkpoints are held off while the suite runs (checkpoint_timeout and max_wal_size raised
-# with ALTER SYSTEM, put back as they were when it ends; one CHECKPOINT before the first
-# pass): the 1000-row INSERTs write gigabytes of WAL, and the checkpoints they forced landed
-# at random in other workloads' runs, where the first change of every page since the
-# checkpoint writes a full-page image. The unrecorded round writes those images before any
-# run is measured. What a checkpoint costs is measured apart, in a third pass: the durable
-# single-row UPDATE with a CHECKPOINT before every run of every variant.
+# Checkpoints are held off while the suite runs, so that those the 1000-row INSERTs' WAL
+# would force do not fall into other workloads' runs; a third pass measures the durable
+# single-row UPDATE with a CHECKPOINT before every run instead (decision log D60).
 # The history the runs wrote must verify (audit.verify()), or the suite fails.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 
@@ -75,6 +71,14 @@ trap restore_checkpoints EXIT
 psql_db postgres -c "ALTER SYSTEM SET checkpoint_timeout = '1d'" -c "ALTER SYSTEM SET max_wal_size = '64GB'" \
     -c 'SELECT pg_reload_conf()' -c CHECKPOINT >/dev/null
 
+# The variants in the order of round $1: reversed every other round. Sets ORDER.
+round_order() {
+    ORDER=("${VARIANTS[@]}")
+    (($1 % 2)) && return
+    local i
+    ORDER=()
+    for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do ORDER+=("${VARIANTS[i]}"); done
+}
 # One pgbench run of a workload with a variant's trigger on. Prints "tps latency_ms
 # transactions wal_bytes_per_transaction". $1: synchronous_commit, $2: workload, $3: variant.
 run_variant() {
@@ -87,10 +91,9 @@ declare -A tps latency wal
 for sync in on off; do
     for round in $(seq 0 "$BENCH_ROUNDS"); do
         say "synchronous_commit = ${sync}, round ${round}/${BENCH_ROUNDS}$( ((round)) || echo ' (not recorded)')"
-        order=("${VARIANTS[@]}")
-        ((round % 2)) || order=(supa lean pulse none)
+        round_order "$round"
         for workload in "${WORKLOADS[@]}"; do
-            for variant in "${order[@]}"; do
+            for variant in "${ORDER[@]}"; do
                 [[ "$workload/$variant" == update_plain/pulse ]] && continue
                 read -r t l _ w < <(run_variant "$sync" "$workload" "$variant")
                 ((round)) || continue
@@ -105,9 +108,8 @@ done
 # so that it writes the full-page image of every page it is the first to change since.
 for round in $(seq "$BENCH_ROUNDS"); do
     say "synchronous_commit = on, each run after a checkpoint, round ${round}/${BENCH_ROUNDS}"
-    order=("${VARIANTS[@]}")
-    ((round % 2)) || order=(supa lean pulse none)
-    for variant in "${order[@]}"; do
+    round_order "$round"
+    for variant in "${ORDER[@]}"; do
         psql_db postgres -c CHECKPOINT
         read -r t _ _ w < <(run_variant on update "$variant")
         tps[checkpoint/update/$variant]+="$t "

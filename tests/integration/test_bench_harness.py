@@ -38,12 +38,12 @@ TARGETS = [
     ("discovery", "filtered search, first page with facets", "<= 1.5"),
     ("discovery", "words search, first page with facets", "<= 1.5"),
 ]
-# Measurements per suite in a run: audit 2 commit modes x 3 workloads x 5 comparisons + WAL
-# of 3 variants x 3 workloads + 2 commit modes x (5 comparisons with the owner's UPDATE + 2 on
-# a plain table) + after checkpoints (3 comparisons + WAL); access 2 comparisons + 5 functions; documents 2 x 2 presign +
-# 3 sizes x (2 x 2 hashes + reading); history and scale 4 reads or operations x (3 sizes +
-# the growth); discovery 2 searches at the one quick size; sql_path 4 helpers and 2
-# transactions, SQL path against direct.
+# Measurements per suite in a run: audit 2 commit modes x 3 workloads x 5 comparisons + WAL of
+# 3 variants x 3 workloads + 2 commit modes x (5 comparisons with the owner's UPDATE + 2 on a
+# plain table) + after checkpoints (3 comparisons + WAL); access 2 comparisons + 5 functions;
+# documents 2 x 2 presign + 3 sizes x (2 x 2 hashes + reading); history and scale 4 reads or
+# operations x (3 sizes + the growth); discovery 2 searches at the one quick size; sql_path 4
+# helpers and 2 transactions, SQL path against direct.
 COUNTS = {"audit": 57, "access": 7, "documents": 19, "history": 16, "scale": 16, "discovery": 2, "sql_path": 6}
 
 
